@@ -1,0 +1,287 @@
+import { strict as assert } from "assert";
+import * as pulumi from "@pulumi/pulumi";
+import { ConfigError, DEFAULTS, keyId, loadConfig, parseConfig, parseConfigValue, suggest } from "../components/config";
+import { settle } from "./helpers/mocks";
+
+const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE=\n-----END OPENSSH PRIVATE KEY-----\n";
+const OTHER_KEY = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----\n";
+const files: Record<string, string> = { "/home/op/.ssh/id_rsa": KEY, "/keys/lb": OTHER_KEY };
+const readFile = (p: string) => {
+    if (files[p] === undefined) {
+        throw Object.assign(new Error(`ENOENT: ${p}`), { code: "ENOENT" });
+    }
+    return files[p];
+};
+const opts = { readFile, homeDir: "/home/op" };
+
+/** A valid stack: 1 LB + 3 all-role nodes, as Pulumi.dev.yaml. */
+function base(): Record<string, any> {
+    return {
+        hostname: "rancher.example.com",
+        ssh: { user: "rancher" },
+        loadBalancer: { address: "192.0.2.10" },
+        nodes: [1, 2, 3].map(i => ({ address: `192.0.2.1${i}`, roles: ["controlplane", "etcd", "worker"] })),
+    };
+}
+
+function problems(raw: Record<string, any>): string[] {
+    try {
+        parseConfig(raw, opts);
+    } catch (e) {
+        assert.ok(e instanceof ConfigError, `expected a ConfigError, got ${e}`);
+        return (e as ConfigError).problems;
+    }
+    assert.fail("expected the config to be rejected");
+}
+
+function oneProblem(raw: Record<string, any>, key: string, pattern: RegExp) {
+    const ps = problems(raw);
+    const hit = ps.find(p => p.startsWith(`${key}: `));
+    assert.ok(hit, `no problem for ${key} in:\n${ps.join("\n")}`);
+    assert.match(hit!, pattern);
+}
+
+describe("config", () => {
+    describe("a valid stack", () => {
+        it("parses with the defaults a user expects", () => {
+            const { settings: s, warnings } = parseConfig(base(), opts);
+            assert.deepEqual(warnings, []);
+            assert.equal(s.nodes.length, 3);
+            assert.deepEqual(s.nodes.map(n => [n.address, n.user, n.port, n.keyId]),
+                [1, 2, 3].map(i => [`192.0.2.1${i}`, "rancher", 22, keyId(KEY)]));
+            assert.equal(s.rancher.replicas, 3, "replicas default to the worker count, max 3");
+            assert.deepEqual(s.etcdSnapshots, { enabled: true, creation: "6h", retention: "24h" });
+            assert.equal(s.tls.source, "rancher");
+            assert.equal(s.hostAliases.enabled, false);
+            assert.equal(s.hostAliases.ip, "192.0.2.10", "hostAliases point at the LB by default");
+            assert.notEqual(s.admin.host, "local");
+            assert.equal((s.admin.host as any).address, "192.0.2.11", "rke runs on the first etcd node by default");
+            assert.deepEqual(s.versions, DEFAULTS.versions);
+            assert.deepEqual(s.loadBalancer.ports, { http: 80, https: 443, kubeApi: 6443 });
+            assert.equal(s.loadBalancer.workerRlimitNofile, 40000);
+            assert.equal(s.loadBalancer.workerConnections, 8192);
+            assert.equal(s.loadBalancer.mode, "docker");
+        });
+
+        it("caps default replicas at 3 and follows the worker count below it", () => {
+            const raw = base();
+            raw.nodes = [
+                { address: "192.0.2.11", roles: ["controlplane", "etcd"] },
+                { address: "192.0.2.12", roles: ["worker"] },
+            ];
+            assert.equal(parseConfig(raw, opts).settings.rancher.replicas, 1);
+            raw.nodes = [1, 2, 3, 4, 5].map(i => ({ address: `192.0.2.2${i}`, roles: ["controlplane", "etcd", "worker"] }));
+            assert.equal(parseConfig(raw, opts).settings.rancher.replicas, 3);
+        });
+
+        it("marks every secret as a pulumi secret", async () => {
+            const raw = {
+                ...base(),
+                tls: { source: "secret" },
+                tlsCert: "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n",
+                tlsKey: "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n",
+                bootstrapPassword: "a-long-bootstrap-pw",
+                privateRegistry: { url: "registry.example.com:5000", user: "pull" },
+                privateRegistryPassword: "pw",
+            };
+            const { settings: s } = parseConfig(raw, opts);
+            for (const [what, o] of Object.entries({
+                nodeKey: s.nodes[0].privateKey, lbKey: s.loadBalancer.privateKey, cert: s.tls.cert!, key: s.tls.key!,
+                bootstrap: s.rancher.bootstrapPassword!, registry: s.privateRegistry!.password!,
+            })) {
+                assert.equal((await settle(o)).secret, true, `${what} must be secret`);
+            }
+            assert.equal((await settle(s.nodes[0].privateKey)).value, KEY);
+        });
+
+        it("uses per-host key files and the secret sshPrivateKey over ssh.keyPath", async () => {
+            const raw = base();
+            raw.loadBalancer.sshKeyPath = "/keys/lb";
+            raw.sshPrivateKey = OTHER_KEY.trimEnd();
+            const { settings: s } = parseConfig(raw, opts);
+            assert.equal(s.loadBalancer.keyId, keyId(OTHER_KEY));
+            assert.equal((await settle(s.nodes[0].privateKey)).value, OTHER_KEY, "secret key, newline restored");
+        });
+
+        it("admin.host can be a node address or local", () => {
+            assert.equal((parseConfig({ ...base(), admin: { host: "192.0.2.13" } }, opts).settings.admin.host as any).address, "192.0.2.13");
+            assert.equal(parseConfig({ ...base(), admin: { host: "local" } }, opts).settings.admin.host, "local");
+        });
+    });
+
+    describe("rejects bad input with the key and the fix", () => {
+        it("no nodes", () => {
+            oneProblem({ ...base(), nodes: [] }, "rancher-ha:nodes", /no nodes given; list the server nodes/);
+            oneProblem({ ...base(), nodes: undefined }, "rancher-ha:nodes", /no nodes given/);
+        });
+
+        it("duplicate address and hostname", () => {
+            const raw = base();
+            raw.nodes[2].address = "192.0.2.11";
+            oneProblem(raw, "rancher-ha:nodes[].address", /duplicate address "192\.0\.2\.11" \(nodes\[0\] and nodes\[2\]\); each node must be listed once/);
+            const raw2 = base();
+            raw2.nodes[0].hostnameOverride = "server-01";
+            raw2.nodes[1].hostnameOverride = "SERVER-01";
+            oneProblem(raw2, "rancher-ha:nodes[].hostnameOverride", /duplicate hostnameOverride "SERVER-01"/);
+        });
+
+        it("a role with no node", () => {
+            for (const role of ["etcd", "controlplane", "worker"]) {
+                const raw = base();
+                raw.nodes.forEach((n: any) => { n.roles = n.roles.filter((r: string) => r !== role); });
+                oneProblem(raw, "rancher-ha:nodes", new RegExp(`no node has the ${role} role; add "${role}" to the roles`));
+            }
+        });
+
+        it("roles outside controlplane, etcd, worker", () => {
+            const raw = base();
+            raw.nodes[0].roles = ["master", "etcd"];
+            raw.nodes[1].roles = ["workr"];
+            oneProblem(raw, "rancher-ha:nodes[0].roles", /unknown role "master" \(did you mean "controlplane"\?\)/);
+            oneProblem(raw, "rancher-ha:nodes[1].roles", /unknown role "workr" \(did you mean "worker"\?\)/);
+        });
+
+        it("bad IP or host name", () => {
+            const raw = base();
+            raw.nodes[0].address = "300.1.1.1";
+            raw.nodes[1].address = "bad_host!";
+            raw.nodes[2].internalAddress = "10.0.0";
+            oneProblem(raw, "rancher-ha:nodes[0].address", /"300\.1\.1\.1" is neither an IP address nor a valid host name/);
+            oneProblem(raw, "rancher-ha:nodes[1].address", /"bad_host!" is neither/);
+            oneProblem(raw, "rancher-ha:nodes[2].internalAddress", /"10\.0\.0" is not an IP address/);
+        });
+
+        it("a Rancher hostname that is an IP or not qualified", () => {
+            oneProblem({ ...base(), hostname: "192.0.2.10" }, "rancher-ha:hostname", /is an IP address; Rancher needs a DNS name/);
+            oneProblem({ ...base(), hostname: "rancher" }, "rancher-ha:hostname", /not a fully qualified host name/);
+        });
+
+        it("missing SSH key, with the command that fixes it", () => {
+            const raw = base();
+            raw.ssh.keyPath = "~/.ssh/nope";
+            oneProblem(raw, "rancher-ha:ssh.keyPath", /\/home\/op\/\.ssh\/nope cannot be read \(ENOENT\).*pulumi config set --secret sshPrivateKey/);
+            const raw2 = base();
+            raw2.nodes[1].sshKeyPath = "/keys/missing";
+            oneProblem(raw2, "rancher-ha:nodes[1].sshKeyPath", /\/keys\/missing cannot be read/);
+        });
+
+        it("a key that is not a private key, or has a passphrase", () => {
+            oneProblem({ ...base(), sshPrivateKey: "ssh-ed25519 AAAA… me@host" }, "rancher-ha:sshPrivateKey", /does not hold a PEM\/OpenSSH private key/);
+            const enc = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nx\n-----END RSA PRIVATE KEY-----\n";
+            oneProblem({ ...base(), sshPrivateKey: enc }, "rancher-ha:sshPrivateKey", /passphrase-protected/);
+        });
+
+        it("no SSH user anywhere", () => {
+            const raw = base();
+            delete raw.ssh;
+            oneProblem(raw, "rancher-ha:nodes[0].user", /no SSH user; set it here or set ssh.user/);
+        });
+
+        it("unknown TLS mode", () => {
+            oneProblem({ ...base(), tls: { source: "letsencrypt" } }, "rancher-ha:tls.source",
+                /unknown value "letsencrypt" \(did you mean "letsEncrypt"\?\); use one of rancher, letsEncrypt, secret/);
+            oneProblem({ ...base(), tls: { source: "acme" } }, "rancher-ha:tls.source", /unknown value "acme"; use one of/);
+        });
+
+        it("letsEncrypt without an e-mail", () => {
+            oneProblem({ ...base(), tls: { source: "letsEncrypt" } }, "rancher-ha:tls.letsEncryptEmail", /required when tls.source is letsEncrypt/);
+            oneProblem({ ...base(), tls: { source: "letsEncrypt", letsEncryptEmail: "ops" } }, "rancher-ha:tls.letsEncryptEmail", /not an e-mail/);
+        });
+
+        it("secret TLS without cert material, or with something that is not PEM", () => {
+            oneProblem({ ...base(), tls: { source: "secret" } }, "rancher-ha:tlsCert",
+                /no certificate is given; set tlsCert and tlsKey .* or set tls.generateCa: true/);
+            oneProblem({ ...base(), tls: { source: "secret" }, tlsCert: "hello", tlsKey: "-----BEGIN PRIVATE KEY-----\n" },
+                "rancher-ha:tlsCert", /is not a PEM certificate/);
+            assert.equal(parseConfig({ ...base(), tls: { source: "secret", generateCa: true } }, opts).settings.tls.privateCa, true);
+        });
+
+        it("unknown keys, with did-you-mean, at any depth", () => {
+            oneProblem({ ...base(), hostnme: "x" }, "rancher-ha:hostnme", /unknown key \(did you mean "hostname"\?\)/);
+            const raw = base();
+            raw.nodes[1].internal_address = "10.0.0.1";
+            oneProblem(raw, "rancher-ha:nodes[1].internal_address", /unknown key \(did you mean "internalAddress"\?\)/);
+            oneProblem({ ...base(), etcdSnapshots: { retension: "24h" } }, "rancher-ha:etcdSnapshots.retension", /did you mean "retention"/);
+        });
+
+        it("admin.host that is not a node", () => {
+            oneProblem({ ...base(), admin: { host: "192.0.2.14" } }, "rancher-ha:admin.host",
+                /"192\.0\.2\.14" is not one of the nodes' addresses; use a node address \(did you mean "192\.0\.2\.1[1-3]"\?\) or "local"/);
+        });
+
+        it("reports every problem at once", () => {
+            const raw = base();
+            raw.hostname = "10.0.0.1";
+            raw.tls = { source: "letsEncrypt" };
+            raw.nodes[0].roles = ["boss"];
+            const ps = problems(raw);
+            assert.ok(ps.length >= 3, ps.join("\n"));
+            try {
+                parseConfig(raw, opts);
+            } catch (e) {
+                assert.match((e as Error).message, /^invalid stack configuration \(\d+ problems\):\n  - rancher-ha:/);
+            }
+        });
+
+        it("never echoes a secret value in a message", () => {
+            const ps = problems({ ...base(), bootstrapPassword: "s3cr3t" });
+            assert.ok(ps.some(p => p.startsWith("rancher-ha:bootstrapPassword: must be at least 12")));
+            assert.ok(ps.every(p => !p.includes("s3cr3t")));
+        });
+    });
+
+    describe("warnings", () => {
+        it("an even etcd count (quorum)", () => {
+            const raw = base();
+            raw.nodes.push({ address: "192.0.2.14", roles: ["etcd", "worker"] });
+            const { warnings } = parseConfig(raw, opts);
+            assert.ok(warnings.some(w => /4 etcd nodes is an even count: etcd keeps quorum with 3 .* use an odd count/.test(w)), warnings.join("\n"));
+        });
+
+        it("more nodes than the declared size is sized for", () => {
+            const raw = base();
+            raw.nodeSize = "S";
+            assert.deepEqual(parseConfig(raw, opts).warnings, []);
+            raw.nodes = Array.from({ length: 51 }, (_, i) => ({ address: `10.1.${Math.floor(i / 200)}.${i + 1}`, roles: ["controlplane", "etcd", "worker"] }));
+            raw.nodes.pop(); // 50 nodes, 50 etcd (even): only look at the sizing warning
+            raw.nodes.push({ address: "10.1.9.9", roles: ["worker"] }, { address: "10.1.9.10", roles: ["worker"] });
+            const { warnings } = parseConfig(raw, opts);
+            assert.ok(warnings.some(w => /^nodeSize: 52 nodes exceed what size S \(2 vCPU, 8 GB\) is sized for \(50 nodes\)/.test(w)), warnings.join("\n"));
+        });
+    });
+
+    describe("helpers", () => {
+        it("suggest finds close names only", () => {
+            assert.equal(suggest("hostnme", ["hostname", "nodes"]), ` (did you mean "hostname"?)`);
+            assert.equal(suggest("zzzzzz", ["hostname", "nodes"]), "");
+        });
+
+        it("parseConfigValue reads Pulumi's JSON for objects and keeps plain strings", () => {
+            assert.deepEqual(parseConfigValue(`{"a":[1,2]}`), { a: [1, 2] });
+            assert.equal(parseConfigValue("3"), 3);
+            assert.equal(parseConfigValue("true"), true);
+            assert.equal(parseConfigValue("rancher.example.com"), "rancher.example.com");
+            assert.equal(parseConfigValue("{not json"), "{not json");
+        });
+    });
+
+    describe("loadConfig", () => {
+        it("reads the project's keys from the Pulumi config, and only those", async () => {
+            await pulumi.runtime.setMocks({ newResource: a => ({ id: a.name, state: a.inputs }), call: a => a.inputs }, "rancher-ha", "test");
+            const raw = base();
+            const config: Record<string, string> = { "kubernetes:context": "ignored", "rancher-ha:sshPrivateKey": KEY };
+            for (const [k, v] of Object.entries(raw)) {
+                config[`rancher-ha:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
+            }
+            pulumi.runtime.setAllConfig(config, ["rancher-ha:sshPrivateKey"]);
+            try {
+                const s = loadConfig();
+                assert.equal(s.hostname, "rancher.example.com");
+                assert.equal(s.nodes[2].address, "192.0.2.13");
+                assert.equal(s.nodes[0].keyId, keyId(KEY));
+            } finally {
+                pulumi.runtime.setAllConfig({});
+            }
+        });
+    });
+});
