@@ -1,0 +1,100 @@
+// Stage 4: the Rancher Helm chart into cattle-system (seed §5), with its TLS source, bootstrap password and
+// private registry. The release is done when Rancher's deployment has rolled out.
+import * as pulumi from "@pulumi/pulumi";
+import * as k8s from "@pulumi/kubernetes";
+import * as tls from "@pulumi/tls";
+import { StackSettings } from "./config";
+import { REGISTRY_PULL_SECRET, registryPullSecret } from "./certManager";
+import { RancherTls } from "./rancherTls";
+import { bootstrapPasswordFrom, RANCHER_NAMESPACE, rancherChartRepo, rancherValues } from "./render/helmValues";
+
+export interface RancherArgs {
+    /** From the stack settings: hostname, versions.rancher, tls, rancher (replicas, chartRepo, bootstrapPassword), privateRegistry. */
+    settings: Pick<StackSettings, "hostname" | "versions" | "tls" | "rancher" | "privateRegistry">;
+    /** The RKE cluster's kubernetes provider (server-side apply on, the @pulumi/kubernetes v4 default). */
+    provider: k8s.Provider;
+    /** Seconds Helm waits for Rancher's rollout (image pulls on fresh nodes take a while). Default 900. */
+    timeoutSeconds?: number;
+}
+
+export class Rancher extends pulumi.ComponentResource {
+    /** https://<hostname> */
+    readonly url: pulumi.Output<string>;
+    /** The first admin's password: the configured `bootstrapPassword`, else generated once and kept in state. */
+    readonly bootstrapPassword: pulumi.Output<string>;
+    /** CATTLE_CA_CHECKSUM for agents: set with a private CA (tls.source secret with tlsCaCert or generateCa). */
+    readonly caChecksum: pulumi.Output<string | undefined>;
+    readonly release: k8s.helm.v3.Release;
+
+    constructor(name: string, args: RancherArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("rancher-ha:rancher:Rancher", name, {}, opts);
+        const s = args.settings;
+        const childOpts = { parent: this, provider: args.provider };
+
+        const namespace = new k8s.core.v1.Namespace(`${name}-namespace`, {
+            metadata: { name: RANCHER_NAMESPACE },
+        }, childOpts);
+
+        this.bootstrapPassword = pulumi.secret(s.rancher.bootstrapPassword ?? this.generatedPassword(name));
+
+        const prerequisites: pulumi.Resource[] = [namespace];
+        let caChecksum: pulumi.Output<string | undefined> = pulumi.output(undefined);
+        if (s.tls.source === "secret") {
+            const certs = new RancherTls(`${name}-tls`, {
+                hostname: s.hostname, tls: s.tls, namespace, provider: args.provider,
+            }, { parent: this });
+            prerequisites.push(...certs.secrets);
+            caChecksum = certs.caChecksum;
+        }
+        this.caChecksum = caChecksum;
+
+        const registry = s.privateRegistry?.isDefault ? s.privateRegistry : undefined;
+        const pullSecret = registryPullSecret(`${name}-registry`, RANCHER_NAMESPACE, registry, childOpts, namespace);
+        if (pullSecret) {
+            prerequisites.push(pullSecret);
+        }
+
+        const values = this.bootstrapPassword.apply(password => rancherValues({
+            hostname: s.hostname,
+            replicas: s.rancher.replicas,
+            tlsSource: s.tls.source,
+            letsEncryptEmail: s.tls.letsEncryptEmail,
+            letsEncryptEnvironment: s.tls.letsEncryptEnvironment,
+            privateCa: s.tls.privateCa,
+            bootstrapPassword: password,
+            registry: registry?.url,
+            imagePullSecret: pullSecret ? REGISTRY_PULL_SECRET : undefined,
+        }));
+
+        this.release = new k8s.helm.v3.Release(name, {
+            // The release name is the chart's fullname: it names the `rancher` deployment that hostAliases patch.
+            name: "rancher",
+            chart: "rancher",
+            version: s.versions.rancher,
+            repositoryOpts: { repo: rancherChartRepo(s.rancher.chartRepo) },
+            namespace: namespace.metadata.name,
+            createNamespace: false,
+            // Holds the bootstrap password.
+            values: pulumi.secret(values),
+            skipAwait: false,
+            waitForJobs: true,
+            timeout: args.timeoutSeconds ?? 900,
+        }, { ...childOpts, dependsOn: prerequisites, additionalSecretOutputs: ["values"] });
+
+        this.url = pulumi.output(`https://${s.hostname}`);
+        this.registerOutputs({
+            url: this.url, bootstrapPassword: this.bootstrapPassword, caChecksum: this.caChecksum, release: this.release,
+        });
+    }
+
+    /**
+     * A password derived from an ED25519 key Pulumi generates once and keeps (encrypted) in state: the same on
+     * every run, random across stacks, without another provider.
+     */
+    private generatedPassword(name: string): pulumi.Output<string> {
+        const seed = new tls.PrivateKey(`${name}-bootstrap-seed`, { algorithm: "ED25519" }, {
+            parent: this, additionalSecretOutputs: ["privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8"],
+        });
+        return pulumi.secret(seed.privateKeyPem).apply(bootstrapPasswordFrom);
+    }
+}
