@@ -8,6 +8,7 @@ import * as os from "os";
 import * as path from "path";
 import * as net from "net";
 import * as pulumi from "@pulumi/pulumi";
+import { rkeConfigProblems } from "./render/rkeCluster";
 
 export type Role = "controlplane" | "etcd" | "worker";
 export const ROLES: readonly Role[] = ["controlplane", "etcd", "worker"];
@@ -154,7 +155,7 @@ export const DEFAULTS = {
     workDir: "~/rancher-ha",
     rkePath: "rke",
     versions: {
-        kubernetes: "v1.30.4-rancher1-1",
+        kubernetes: "v1.30.5-rancher1-1",
         rke: "v1.6.3",
         certManager: "v1.15.3",
         rancher: "2.9.2",
@@ -326,6 +327,13 @@ class Parser {
                 this.warnings.push(`nodeSize: ${nodes.length} nodes exceed what size ${nodeSize} ` +
                     `(${limit.vcpu} vCPU, ${limit.memoryGb} GB) is sized for (${limit.nodes} nodes); use a larger nodeSize`);
             }
+        }
+
+        // What RKE would only report half-way through `rke up` (render/rkeCluster owns the rules).
+        const { enabled, creation, retention, s3 } = etcdSnapshots;
+        const snapshotRules = { enabled, creation, retention, s3: s3 && { bucketName: s3.bucketName, endpoint: s3.endpoint } };
+        for (const problem of rkeConfigProblems({ kubernetesVersion: versions.kubernetes, networkPlugin: cluster.networkPlugin, etcdSnapshots: snapshotRules })) {
+            this.errors.push(problem);
         }
 
         if (this.errors.length > 0 || !hostname || !lb || !admin) {

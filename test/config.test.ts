@@ -204,6 +204,13 @@ describe("config", () => {
             oneProblem({ ...base(), etcdSnapshots: { retension: "24h" } }, "rancher-ha:etcdSnapshots.retension", /did you mean "retention"/);
         });
 
+        it("what RKE would reject half-way through rke up", () => {
+            oneProblem({ ...base(), cluster: { networkPlugin: "weave" } }, "rancher-ha:cluster.networkPlugin",
+                /weave is not available for Kubernetes v1\.30\.5-rancher1-1 .*use canal/);
+            oneProblem({ ...base(), etcdSnapshots: { creation: "30m", s3: { bucketName: "b", endpoint: "s3.example.com" } } },
+                "rancher-ha:etcdSnapshots.creation", /"30m" must be whole hours/);
+        });
+
         it("admin.host that is not a node", () => {
             oneProblem({ ...base(), admin: { host: "192.0.2.14" } }, "rancher-ha:admin.host",
                 /"192\.0\.2\.14" is not one of the nodes' addresses; use a node address \(did you mean "192\.0\.2\.1[1-3]"\?\) or "local"/);

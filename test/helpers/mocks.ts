@@ -32,6 +32,8 @@ export interface MockOptions {
     call?: (args: pulumi.runtime.MockCallArgs) => Record<string, any>;
     project?: string;
     stack?: string;
+    /** "organization" is what the CLI reports for a DIY (file://, s3://) backend. */
+    organization?: string;
     preview?: boolean;
 }
 
@@ -50,11 +52,19 @@ export async function recordResources(opts: MockOptions = {}): Promise<RecordedR
     const recorded: RecordedResource[] = [];
     await pulumi.runtime.setMocks({
         newResource: (args: pulumi.runtime.MockResourceArgs) => {
-            const extra = opts.outputs?.(args) ?? {};
+            let extra: Record<string, any> | undefined;
+            try {
+                extra = opts.outputs?.(args);
+            } catch (e) {
+                // Thrown inside the mock monitor, an exception would leave the registration pending forever.
+                // eslint-disable-next-line no-console
+                console.error(`mock outputs for ${args.type} ${args.name} threw:`, e);
+                throw e;
+            }
             return { id: `${args.name}-id`, state: { ...args.inputs, ...extra } };
         },
         call: (args: pulumi.runtime.MockCallArgs) => opts.call?.(args) ?? args.inputs,
-    }, opts.project ?? "rancher-ha", opts.stack ?? "test", opts.preview ?? false);
+    }, opts.project ?? "rancher-ha", opts.stack ?? "test", opts.preview ?? false, opts.organization ?? "organization");
 
     const monitor: any = pulumi.runtime.getMonitor();
     const original = monitor.registerResource.bind(monitor);

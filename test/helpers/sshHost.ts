@@ -24,6 +24,8 @@ export interface SshHost {
     home: string;
     /** Directory prepended to the session PATH: put test doubles here. */
     binDir: string;
+    /** The sshd_config this host's sshd runs with. */
+    configPath: string;
     /** Runs a command string over SSH with optional stdin. Bounded by timeoutMs (default 60 s). */
     run(command: string, stdin?: string, timeoutMs?: number): Promise<RunResult>;
     stop(): Promise<void>;
@@ -178,6 +180,7 @@ export async function startSshHost(opts: SshHostOptions = {}): Promise<SshHost> 
         privateKeyPath: keyPath,
         home,
         binDir,
+        configPath: config,
         run,
         stop: async () => {
             if (proc.exitCode === null) {

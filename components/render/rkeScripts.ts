@@ -1,0 +1,435 @@
+// Remote scripts of the RKE stage and the parser of what `rke up` reports back.
+//
+// rke-up    runs on the admin host: writes rancher-cluster.yml + keys from the stdin bundle, restores the state
+//           file from the Pulumi stack when the host lacks it, runs `rke up` (retrying like users do by hand) and
+//           prints the kubeconfig and state as one framed block on stdout. Progress goes to stderr.
+// rke-remove runs `rke remove --force` with the same files (the Command's delete).
+// preflight runs on every node before rke up: docker, sshd forwarding, swap, ports.
+import { BundleFile, fileBundle, shellPath, shellQuote, SUDO_SH, UNPACK_BUNDLE_SH, script } from "./shell";
+import type { RkeRole } from "./rkeCluster";
+
+/** File names RKE derives from `--config rancher-cluster.yml` (cluster/state.go, pki/util.go). */
+export const RKE_FILES = {
+    config: "rancher-cluster.yml",
+    state: "rancher-cluster.rkestate",
+    kubeconfig: "kube_config_rancher-cluster.yml",
+    /** Ours: the worker-only fingerprint shipped with the yml (see rkeUpPlan). */
+    plan: "rancher-cluster.plan",
+    /** Ours: sha256 of the yml and the plan of the last successful `rke up`. */
+    lastUp: ".rancher-ha-last-up",
+    lastPlan: ".rancher-ha-last-plan",
+    log: "rke.log",
+    keys: "keys",
+} as const;
+
+/** Names inside the stdin bundle. */
+const IN = {
+    restoreState: "restore.rkestate",
+    clusterExists: "cluster-exists",
+    keyPrefix: "key-",
+};
+
+const FRAME_BEGIN = "-----BEGIN RANCHER-HA RKE OUTPUTS-----";
+const FRAME_END = "-----END RANCHER-HA RKE OUTPUTS-----";
+
+export interface RkeBundleKey {
+    keyId: string;
+    privateKey: string;
+}
+
+/** The config part of the rke-up stdin: yml, plan and each distinct SSH key (mode 0600). */
+export function rkeConfigBundle(yml: string, plan: string, keys: RkeBundleKey[]): string {
+    const seen = new Set<string>();
+    const files: BundleFile[] = [
+        { name: RKE_FILES.config, mode: "600", content: yml },
+        { name: RKE_FILES.plan, mode: "600", content: plan },
+    ];
+    for (const k of keys) {
+        if (!/^[0-9a-f]{16}$/.test(k.keyId)) {
+            throw new Error(`rkeConfigBundle: keyId "${k.keyId}" is not 16 hex characters`);
+        }
+        if (!seen.has(k.keyId)) {
+            seen.add(k.keyId);
+            files.push({ name: `${IN.keyPrefix}${k.keyId}`, mode: "600", content: k.privateKey });
+        }
+    }
+    return fileBundle(files);
+}
+
+/**
+ * The restore part of the rke-up stdin. `state`: the rkestate to put in place when the host has none.
+ * `clusterExists`: Pulumi has run rke up before, so running it without a state file would regenerate the
+ * cluster's certificates; the script refuses instead.
+ */
+export function rkeRestoreBundle(state: string | undefined, clusterExists: boolean): string {
+    const files: BundleFile[] = [];
+    if (state) {
+        files.push({ name: IN.restoreState, mode: "600", content: state });
+    }
+    if (clusterExists) {
+        files.push({ name: IN.clusterExists, mode: "600", content: "1\n" });
+    }
+    return fileBundle(files);
+}
+
+export interface RkeUpScriptArgs {
+    /** Work directory on the admin host (`~/` allowed). */
+    workDir: string;
+    /** rke binary: a name on PATH or a path. */
+    rkePath: string;
+    /** Expected `rke --version`, e.g. v1.6.3. */
+    rkeVersion: string;
+    /** How messages name the admin host, e.g. rancher@192.0.2.11:22 or "local". */
+    hostLabel: string;
+    /** Tries of `rke up` before giving up. Default 3. */
+    attempts?: number;
+    /** Seconds between tries. Default 15. */
+    retryDelaySeconds?: number;
+}
+
+/** Shell prelude shared by up and remove: variables, fail(), rke check, bundle unpacking into place. */
+function prelude(a: { workDir: string; rkePath: string; hostLabel: string }): string {
+    return `WORK=${shellPath(a.workDir)}
+RKE=${shellPath(a.rkePath)}
+HOST=${shellQuote(a.hostLabel)}
+fail() { echo "rancher-ha: $HOST: $*" >&2; exit 1; }
+${UNPACK_BUNDLE_SH}
+umask 077
+mkdir -p "$WORK/${RKE_FILES.keys}"
+chmod 700 "$WORK" "$WORK/${RKE_FILES.keys}"
+IN=$(mktemp -d "$WORK/.incoming.XXXXXX")
+trap 'rm -rf "$IN"' EXIT
+unpack_bundle "$IN"
+[ -s "$IN/${RKE_FILES.config}" ] || fail "no ${RKE_FILES.config} on stdin (rancher-ha internal error)"
+cd "$WORK"
+# SSH keys: keys/<keyId>, 0600; keys no longer referenced are removed.
+KEEP=" "
+for f in "$IN"/${IN.keyPrefix}*; do
+  [ -e "$f" ] || continue
+  id=\${f##*/${IN.keyPrefix}}
+  KEEP="$KEEP$id "
+  cmp -s "$f" "${RKE_FILES.keys}/$id" 2>/dev/null || mv -f "$f" "${RKE_FILES.keys}/$id"
+  chmod 600 "${RKE_FILES.keys}/$id"
+done
+for f in ${RKE_FILES.keys}/*; do
+  [ -e "$f" ] || continue
+  case "$KEEP" in *" \${f##*/} "*) ;; *) rm -f "$f" ;; esac
+done
+cmp -s "$IN/${RKE_FILES.config}" ${RKE_FILES.config} 2>/dev/null || mv -f "$IN/${RKE_FILES.config}" ${RKE_FILES.config}
+chmod 600 ${RKE_FILES.config}`;
+}
+
+function rkeBinaryCheck(version: string): string {
+    return `WANT=${shellQuote(version)}
+case $(uname -m) in aarch64|arm64) ARCH=arm64 ;; *) ARCH=amd64 ;; esac
+INSTALL="install rke $WANT: curl -fsSLo /tmp/rke https://github.com/rancher/rke/releases/download/$WANT/rke_linux-$ARCH && sudo install -m 0755 /tmp/rke /usr/local/bin/rke (or point admin.rkePath at it)"
+command -v "$RKE" >/dev/null 2>&1 || fail "rke not found (admin.rkePath: $RKE); $INSTALL"
+HAVE=$("$RKE" --version 2>/dev/null | sed -n 's/^rke version \\([^ ]*\\).*/\\1/p' | head -n 1)
+[ "$HAVE" = "$WANT" ] || fail "$RKE is rke \${HAVE:-of unknown version}, but versions.rke is $WANT; $INSTALL, or set versions.rke to the installed one"`;
+}
+
+/**
+ * `rke up` on the admin host. Idempotent: when the yml equals the one of the last successful run and both
+ * output files exist, rke is not called and the files are reported again.
+ */
+export function rkeUpScript(a: RkeUpScriptArgs): string {
+    const attempts = a.attempts ?? 3;
+    const delay = a.retryDelaySeconds ?? 15;
+    if (!Number.isInteger(attempts) || attempts < 1 || !Number.isInteger(delay) || delay < 0) {
+        throw new Error(`rkeUpScript: attempts (${attempts}) must be >= 1 and retryDelaySeconds (${delay}) >= 0`);
+    }
+    const F = RKE_FILES;
+    return script(
+        prelude(a),
+        rkeBinaryCheck(a.rkeVersion),
+        `# The state file holds the cluster's CA and certificates: restore it from the stack, never overwrite it.
+if [ ! -s ${F.state} ]; then
+  if [ -s "$IN/${IN.restoreState}" ]; then
+    mv -f "$IN/${IN.restoreState}" ${F.state}
+    chmod 600 ${F.state}
+    echo "rancher-ha: $HOST: ${F.state} was missing; restored it from the Pulumi stack" >&2
+  elif [ -e "$IN/${IN.clusterExists}" ]; then
+    fail "the cluster exists (Pulumi ran rke up before) but neither $WORK/${F.state} nor the stack has its state file; rke up without it would create new certificates and break the cluster. Put the state file back (from a backup, or: pulumi stack output --show-secrets rkeState > ${F.state}) in $WORK and run pulumi up again"
+  fi
+fi
+# Only worker-only nodes added or removed (same base fingerprint, no kept worker changed): rke up --update-only.
+only_workers_changed() {
+  awk 'FNR == NR { if ($1 == "base") ob = $2; else if ($1 == "worker") ow[$2] = $3; next }
+       $1 == "base" { nb = $2 }
+       $1 == "worker" && ($2 in ow) && ow[$2] != $3 { changed = 1 }
+       END { exit !(ob != "" && ob == nb && !changed) }' "$1" "$2"
+}
+NEW=$(cat ${F.config} "$IN/${F.plan}" | sha256sum | cut -d ' ' -f 1)
+LAST=$(cat ${F.lastUp} 2>/dev/null || true)
+if [ "$LAST" = "$NEW" ] && [ -s ${F.state} ] && [ -s ${F.kubeconfig} ]; then
+  MODE=unchanged
+  echo "rancher-ha: $HOST: ${F.config} is unchanged since the last successful rke up; not running rke" >&2
+else
+  MODE=full
+  FLAGS=""
+  if [ -s ${F.lastPlan} ] && [ -s ${F.state} ] && only_workers_changed ${F.lastPlan} "$IN/${F.plan}"; then
+    MODE=update-only
+    FLAGS="--update-only"
+  fi
+  ATTEMPTS=${attempts}
+  n=1
+  : > ${F.log}
+  while :; do
+    echo "rancher-ha: $HOST: rke up $FLAGS --config ${F.config} (attempt $n of $ATTEMPTS)" >&2
+    { "$RKE" up $FLAGS --config ${F.config} 2>&1 && echo 0 > "$IN/rc" || echo $? > "$IN/rc"; } | tee -a ${F.log} >&2
+    [ "$(cat "$IN/rc")" = 0 ] && break
+    if [ "$n" -ge "$ATTEMPTS" ]; then
+      echo "rancher-ha: $HOST: rke up failed $n time(s); last lines of $WORK/${F.log}:" >&2
+      tail -n 25 ${F.log} | sed 's/^/  | /' >&2
+      fail "rke up failed (exit $(cat "$IN/rc")) after $n attempt(s); see the rke output above (the troubleshooting section of the README lists the common causes), fix it and run pulumi up again"
+    fi
+    n=$((n + 1))
+    sleep ${delay}
+  done
+  [ -s ${F.state} ] && [ -s ${F.kubeconfig} ] || fail "rke up succeeded but did not write ${F.state} and ${F.kubeconfig} in $WORK"
+  cp "$IN/${F.plan}" ${F.lastPlan}
+  echo "$NEW" > ${F.lastUp}
+fi
+# Outputs for Pulumi (secret): one framed block, base64, on stdout.
+echo ${shellQuote(FRAME_BEGIN)}
+echo "mode $MODE"
+printf 'kubeconfig '; base64 < ${F.kubeconfig} | tr -d '\\n'; echo
+printf 'rkestate '; base64 < ${F.state} | tr -d '\\n'; echo
+echo ${shellQuote(FRAME_END)}`,
+    );
+}
+
+export interface RkeRemoveScriptArgs {
+    workDir: string;
+    rkePath: string;
+    hostLabel: string;
+    /** Node addresses, for the message saying what is wiped. */
+    nodes: string[];
+}
+
+/** What `rke remove` wipes (hosts/hosts.go CleanUpAll, services Remove*Plane; RKE docs for snapshots). */
+export function rkeRemoveWarning(nodes: string[]): string {
+    return `rke remove --force wipes the cluster on ${nodes.join(", ")}: the Kubernetes containers (etcd, ` +
+        "kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy, nginx-proxy) and the directories " +
+        "/etc/kubernetes, /var/lib/etcd (all cluster data, including Rancher's), /etc/cni, /opt/cni, /var/lib/cni, " +
+        "/var/run/calico; RKE's documentation says etcd snapshots (local and S3) are removed too, so copy any you want " +
+        "to keep before destroying. Pods' data on the nodes is not removed.";
+}
+
+/** The Command's delete: `rke remove --force` with the files create wrote (re-written from stdin if lost). */
+export function rkeRemoveScript(a: RkeRemoveScriptArgs): string {
+    const F = RKE_FILES;
+    return script(
+        prelude(a),
+        `echo ${shellQuote(`rancher-ha: ${rkeRemoveWarning(a.nodes)}`)} >&2
+command -v "$RKE" >/dev/null 2>&1 || fail "rke not found (admin.rkePath: $RKE), so the cluster cannot be removed; install rke and run pulumi destroy again, or remove the nodes by hand and drop the resource with pulumi state delete"
+{ "$RKE" remove --force --config ${F.config} 2>&1 && echo 0 > "$IN/rc" || echo $? > "$IN/rc"; } | tee ${F.log} >&2
+if [ "$(cat "$IN/rc")" != 0 ]; then
+  fail "rke remove failed (exit $(cat "$IN/rc")); see the output above and $WORK/${F.log}, fix it and run pulumi destroy again"
+fi
+rm -f ${F.config} ${F.state} ${F.kubeconfig} ${F.lastUp} ${F.lastPlan}
+rm -rf ${F.keys}
+echo "rancher-ha: $HOST: cluster removed" >&2`,
+    );
+}
+
+export interface RkePortCheck {
+    port: number;
+    /** What listens there once the cluster runs, e.g. "kube-apiserver". */
+    use: string;
+}
+
+/**
+ * Ports that must be free on a node that is not yet in the cluster. RKE itself checks the first three groups
+ * with its port-listener containers (cluster/network.go: etcd 2379/2380, controlplane 6443, worker 10250); the
+ * ingress controller binds 80/443 on every worker.
+ */
+export function rkeRequiredPorts(roles: RkeRole[], ingressProvider: string): RkePortCheck[] {
+    const ports: RkePortCheck[] = [];
+    if (roles.includes("etcd")) {
+        ports.push({ port: 2379, use: "etcd client" }, { port: 2380, use: "etcd peer" });
+    }
+    if (roles.includes("controlplane")) {
+        ports.push({ port: 6443, use: "kube-apiserver" });
+    }
+    // Every RKE node runs kubelet.
+    ports.push({ port: 10250, use: "kubelet" });
+    if (roles.includes("worker") && ingressProvider === "nginx") {
+        ports.push({ port: 80, use: "ingress-nginx http" }, { port: 443, use: "ingress-nginx https" });
+    }
+    return ports;
+}
+
+export interface RkePreflightArgs {
+    /** How messages name the node, e.g. rancher@192.0.2.11:22. */
+    nodeLabel: string;
+    roles: RkeRole[];
+    /** Docker socket RKE uses on the node. Default /var/run/docker.sock. */
+    dockerSocket?: string;
+    ports: RkePortCheck[];
+    /** services.kubelet.fail_swap_on as rendered. */
+    failSwapOn: boolean;
+    /** sshd config to check. Default /etc/ssh/sshd_config. */
+    sshdConfig?: string;
+    /** Where the swap table is read. Default /proc/swaps (tests point it at a file). */
+    procSwaps?: string;
+}
+
+/** Checks a node before rke up; lists every failed check (node, problem, fix) and exits 1 if any failed. */
+export function rkePreflightScript(a: RkePreflightArgs): string {
+    const socket = a.dockerSocket ?? "/var/run/docker.sock";
+    const ports = a.ports.map(p => `${p.port}:${p.use.replace(/[^A-Za-z0-9.-]+/g, "_")}`).join(" ");
+    return script(
+        `NODE=${shellQuote(a.nodeLabel)}
+ROLES=${shellQuote(a.roles.join(","))}
+SOCK=${shellQuote(socket)}
+CFG=${shellPath(a.sshdConfig ?? "/etc/ssh/sshd_config")}
+SWAPS=${shellPath(a.procSwaps ?? "/proc/swaps")}
+FAIL_SWAP_ON=${a.failSwapOn ? "true" : "false"}
+PORTS=${shellQuote(ports)}
+ME=$(id -un)
+${SUDO_SH}
+PROBLEMS=""
+problem() { PROBLEMS="$PROBLEMS$NODE ($ROLES): $1
+"; }
+note() { echo "rancher-ha preflight: $NODE: $1" >&2; }
+
+# Docker, reachable by the SSH user (RKE talks to it through an SSH tunnel as this user).
+DOCKER_OK=no
+if ! command -v docker >/dev/null 2>&1; then
+  problem "docker is not installed; fix: install a Docker version RKE supports (https://github.com/rancher/install-docker or your distribution's package), then: sudo usermod -aG docker $ME"
+elif out=$(docker -H "unix://$SOCK" version --format '{{.Server.Version}}' 2>&1); then
+  DOCKER_OK=yes
+  note "docker $out reachable by $ME at $SOCK"
+else
+  case "$out" in
+    *"permission denied"*|*"Permission denied"*)
+      problem "user $ME cannot use the Docker socket $SOCK (permission denied), RKE fails with 'Unable to access the Docker socket'; fix: sudo usermod -aG docker $ME, then reconnect (on RHEL/CentOS use a non-root user)" ;;
+    *)
+      problem "the Docker daemon does not answer at $SOCK ($(printf '%s' "$out" | head -n 1)); fix: sudo systemctl enable --now docker, or set the node's dockerSocket" ;;
+  esac
+fi
+
+# sshd must allow the forwarding RKE's tunnels use (seed article: AllowTcpForwarding yes).
+SSHD=$(command -v sshd 2>/dev/null || echo /usr/sbin/sshd)
+SPEC="user=$ME"
+if [ -n "\${SSH_CONNECTION:-}" ]; then
+  set -- $SSH_CONNECTION
+  SPEC="$SPEC,addr=$1,host=$1,laddr=$3,lport=$4"
+fi
+if EFF=$($SUDO "$SSHD" -T -f "$CFG" -C "$SPEC" 2>/dev/null) || EFF=$($SUDO "$SSHD" -T -f "$CFG" 2>/dev/null); then
+  TCP=$(printf '%s\\n' "$EFF" | awk '$1 == "allowtcpforwarding" { print $2; exit }')
+  STREAM=$(printf '%s\\n' "$EFF" | awk '$1 == "allowstreamlocalforwarding" { print $2; exit }')
+  DISABLED=$(printf '%s\\n' "$EFF" | awk '$1 == "disableforwarding" { print $2; exit }')
+else
+  # Without sudo: sshd uses the first value of a keyword, so read the first one before any Match block.
+  first() { awk -v k="$1" 'tolower($1) == "match" { exit } tolower($1) == k { print tolower($2); exit }' "$CFG" 2>/dev/null || true; }
+  TCP=$(first allowtcpforwarding)
+  STREAM=$(first allowstreamlocalforwarding)
+  DISABLED=$(first disableforwarding)
+  note "could not run sshd -T (needs sudo); read $CFG without its Include files"
+fi
+case "\${TCP:-yes}" in
+  yes|all|local) ;;
+  *) problem "sshd has AllowTcpForwarding $TCP, RKE's health checks through the SSH tunnel fail ('ssh: rejected'); fix: set AllowTcpForwarding yes in $CFG and reload sshd (sudo systemctl reload sshd)" ;;
+esac
+case "\${STREAM:-yes}" in
+  yes|all|local) ;;
+  *) problem "sshd has AllowStreamLocalForwarding $STREAM, RKE cannot reach the Docker socket through SSH; fix: set AllowStreamLocalForwarding yes in $CFG and reload sshd" ;;
+esac
+[ "\${DISABLED:-no}" = yes ] && problem "sshd has DisableForwarding yes, RKE's SSH tunnels are refused; fix: remove DisableForwarding from $CFG and reload sshd"
+
+# Swap: kubelet refuses to start with swap on unless fail_swap_on is false.
+if [ -r "$SWAPS" ] && [ "$(awk 'NR > 1' "$SWAPS" | wc -l)" -gt 0 ]; then
+  if [ "$FAIL_SWAP_ON" = true ]; then
+    problem "swap is on and services.kubelet.fail_swap_on is true, so kubelet will not start; fix: sudo swapoff -a and remove the swap entries from /etc/fstab"
+  else
+    note "swap is on; kubelet runs with fail_swap_on: false (RKE's default), but memory limits are less predictable: consider swapoff -a"
+  fi
+fi
+
+# Ports: must be free on a node RKE has not set up yet (its own containers hold them afterwards).
+EXISTING=no
+if [ "$DOCKER_OK" = yes ] && docker -H "unix://$SOCK" ps -a --format '{{.Names}}' 2>/dev/null | grep -qx -e kubelet -e etcd -e kube-apiserver; then
+  EXISTING=yes
+  note "RKE containers found: the node is already in the cluster, port check skipped"
+fi
+if [ "$EXISTING" = no ]; then
+  if command -v ss >/dev/null 2>&1; then
+    LISTEN=$(ss -ltn 2>/dev/null | awk 'NR > 1 { n = split($4, a, ":"); print a[n] }' | sort -u)
+    for p in $PORTS; do
+      port=\${p%%:*}
+      use=$(printf '%s' "\${p#*:}" | tr _ ' ')
+      if printf '%s\\n' "$LISTEN" | grep -qx "$port"; then
+        problem "port $port ($use) is already in use; fix: stop what listens there (sudo ss -ltnp 'sport = :$port' shows it; the load balancer must not run on a cluster node) or give this role to another node"
+      fi
+    done
+  else
+    note "ss (iproute2) not found, port check skipped"
+  fi
+fi
+
+if [ -n "$PROBLEMS" ]; then
+  printf '%s' "$PROBLEMS" | sed 's/^/rancher-ha preflight failed: /' >&2
+  echo "rancher-ha preflight: $NODE: $(printf '%s' "$PROBLEMS" | wc -l) check(s) failed; fix them and run pulumi up again" >&2
+  exit 1
+fi
+echo "preflight ok: $NODE ($ROLES)"`,
+    );
+}
+
+export interface RkeUpOutput {
+    /** full | update-only | unchanged */
+    mode: string;
+    kubeconfig: string;
+    rkeState: string;
+}
+
+/** Extracts the framed block rkeUpScript prints; anything around it is ignored. */
+export function parseRkeUpOutput(stdout: string): RkeUpOutput {
+    const start = stdout.indexOf(FRAME_BEGIN);
+    const end = stdout.indexOf(FRAME_END, start);
+    if (start < 0 || end < 0) {
+        throw new Error("rke up output has no rancher-ha outputs block (expected the kubeconfig and the state file)");
+    }
+    const fields = new Map<string, string>();
+    for (const line of stdout.slice(start + FRAME_BEGIN.length, end).split("\n")) {
+        const m = /^(\w[\w-]*) ?(.*)$/.exec(line.trim());
+        if (m) {
+            fields.set(m[1], m[2]);
+        }
+    }
+    const decode = (k: string) => {
+        const v = fields.get(k);
+        if (v === undefined || v === "" || !/^[A-Za-z0-9+/]+=*$/.test(v)) {
+            throw new Error(`rke up outputs block: ${k} is missing or not base64`);
+        }
+        return Buffer.from(v, "base64").toString("utf8");
+    };
+    return { mode: fields.get("mode") ?? "", kubeconfig: decode("kubeconfig"), rkeState: decode("rkestate") };
+}
+
+/** What the previous deployment of the stack exported (undefined on the first run). */
+export interface PreviousRkeOutputs {
+    rkeConfigHash?: string;
+    rkeState?: string;
+    rkeRestorePayload?: string;
+}
+
+/**
+ * The restore part of the stdin for this run, a pure function of the config hash and the previous outputs, so
+ * an unchanged config gives byte-identical Command inputs (no diff, no rke up):
+ * - same hash as last time: the payload that run was given, unchanged (the state has moved on since, but
+ *   feeding it back would change the input and rerun rke up for nothing);
+ * - different hash (the config changed, so rke up runs): the latest state, and the mark that the cluster exists;
+ * - no previous run: nothing to restore.
+ */
+export function rkeRestorePayload(configHash: string, previous: PreviousRkeOutputs): string {
+    if (previous.rkeConfigHash !== undefined && previous.rkeConfigHash === configHash) {
+        return previous.rkeRestorePayload ?? "";
+    }
+    if (previous.rkeConfigHash === undefined && !previous.rkeState) {
+        return "";
+    }
+    return rkeRestoreBundle(previous.rkeState, true);
+}

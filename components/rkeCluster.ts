@@ -1,0 +1,213 @@
+// RkeCluster: the Kubernetes cluster Rancher runs on, built by `rke up` on the admin host.
+//
+// Resource graph: one preflight Command per node -> the rke-up Command on the admin host (create/update run
+// `rke up`, delete runs `rke remove --force`) -> a kubernetes Provider built from the kubeconfig it reports.
+//
+// The rkestate lives in Pulumi state (it must survive a lost admin disk). It changes on every `rke up`, so it
+// cannot simply be fed back as an input (the next `pulumi up` would see a new stdin and run rke again): the
+// stack exports it with two bookkeeping outputs, and this component reads them from the previous deployment of
+// the same stack (see rkeRestorePayload in render/rkeScripts.ts for the rule).
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import * as k8s from "@pulumi/kubernetes";
+import { SshTarget, StackSettings } from "./config";
+import { describeTarget, sshConnection } from "./ssh";
+import { kubeApiServerUrl, pointKubeconfigAt } from "./render/kubeconfig";
+import { RkeClusterYamlArgs, rkeClusterYaml, rkeUpPlan } from "./render/rkeCluster";
+import {
+    parseRkeUpOutput, PreviousRkeOutputs, rkeConfigBundle, rkePreflightScript, rkeRemoveScript, rkeRequiredPorts,
+    rkeRestorePayload, rkeUpScript,
+} from "./render/rkeScripts";
+import { sha256 } from "./render/shell";
+
+/** Stack output names index.ts must export (the next deployment reads them back). */
+export const RKE_STACK_OUTPUTS = {
+    rkeState: "rkeState",
+    rkeConfigHash: "rkeConfigHash",
+    rkeRestorePayload: "rkeRestorePayload",
+} as const;
+
+/** What the previous deployment of this stack exported; any of them may be missing (first run). */
+export interface PreviousRkeRun {
+    rkeState?: pulumi.Input<string | undefined>;
+    rkeConfigHash?: pulumi.Input<string | undefined>;
+    rkeRestorePayload?: pulumi.Input<string | undefined>;
+}
+
+export interface RkeClusterArgs {
+    /** The stack: nodes, admin, versions, etcdSnapshots, cluster, privateRegistry, bastion, hostname. */
+    settings: StackSettings;
+    /** LB address: added to authentication.sans and used as the kubeconfig server (https://<lb>:<kubeApiPort>). */
+    loadBalancerAddress: pulumi.Input<string>;
+    /** Port the LB forwards to the API servers. Default 6443. */
+    kubeApiPort?: number;
+    /**
+     * Where the exported kubeconfig points: "loadBalancer" (default) or "node" (as RKE wrote it: the first
+     * controlplane node, for clusters reached without the LB).
+     */
+    kubeconfigServer?: "loadBalancer" | "node";
+    /** What the previous deployment of this stack exported. Default: read via a StackReference to this stack. */
+    previous?: PreviousRkeRun;
+    /** Tries of `rke up` per deployment before failing (users rerun it by hand the same way). Default 3. */
+    upAttempts?: number;
+    /** Seconds between tries. Default 15. */
+    retryDelaySeconds?: number;
+}
+
+export class RkeCluster extends pulumi.ComponentResource {
+    /** Admin kubeconfig (secret), server pointed at the LB unless kubeconfigServer is "node". */
+    readonly kubeconfig: pulumi.Output<string>;
+    /** rancher-cluster.rkestate (secret): the cluster's CA, certificates and applied config. */
+    readonly rkeState: pulumi.Output<string>;
+    /** rancher-cluster.yml as written on the admin host; secret when it holds the registry password or S3 key. */
+    readonly clusterYaml: pulumi.Output<string>;
+    /** Bookkeeping for the next run (secret): hash of everything the rke-up Command was given except the restore payload. */
+    readonly rkeConfigHash: pulumi.Output<string>;
+    /** Bookkeeping for the next run (secret): the restore payload the rke-up Command was given. */
+    readonly rkeRestorePayload: pulumi.Output<string>;
+    /** `rke up` mode of the last run that executed: full, update-only or unchanged. */
+    readonly lastUpMode: pulumi.Output<string>;
+    /** Kubernetes provider for the later stages. */
+    readonly provider: k8s.Provider;
+
+    constructor(name: string, args: RkeClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("rancher-ha:rke:RkeCluster", name, {}, opts);
+        const s = args.settings;
+        const port = args.kubeApiPort ?? 6443;
+
+        const renderArgs = pulumi.all([
+            args.loadBalancerAddress, s.privateRegistry?.password, s.etcdSnapshots.s3?.secretKey,
+        ]).apply(([lb, registryPassword, s3SecretKey]) =>
+            yamlArgs(s, [lb, s.hostname], registryPassword, s3SecretKey));
+        this.clusterYaml = renderArgs.apply(rkeClusterYaml);
+        const plan = renderArgs.apply(rkeUpPlan);
+
+        // Every distinct key (nodes, bastion) travels in the stdin bundle; the yml only names keys/<keyId>.
+        const targets: SshTarget[] = [...s.nodes, ...(s.bastion ? [s.bastion] : [])];
+        const keys = pulumi.all(targets.map(t => pulumi.all([t.keyId, t.privateKey])))
+            .apply(ks => ks.map(([keyId, privateKey]) => ({ keyId, privateKey })));
+        const configBundle = pulumi.secret(pulumi.all([this.clusterYaml, plan, keys])
+            .apply(([yml, p, k]) => rkeConfigBundle(yml, p, k)));
+
+        const admin = s.admin;
+        const hostLabel = admin.host === "local" ? "local" : describeTarget(admin.host);
+        const upScript = rkeUpScript({
+            workDir: admin.workDir, rkePath: admin.rkePath, rkeVersion: s.versions.rke, hostLabel,
+            attempts: args.upAttempts, retryDelaySeconds: args.retryDelaySeconds,
+        });
+        const removeScript = rkeRemoveScript({
+            workDir: admin.workDir, rkePath: admin.rkePath, hostLabel, nodes: s.nodes.map(n => n.address),
+        });
+        // Everything the rke-up Command gets except the restore payload: when this is unchanged, so is the payload.
+        const where = admin.host === "local" ? "local"
+            : `${describeTarget(admin.host)} key ${admin.host.keyId}` +
+              (s.bastion ? ` via ${describeTarget(s.bastion)} key ${s.bastion.keyId}` : "");
+        const configHash = pulumi.secret(configBundle.apply(bundle =>
+            sha256(JSON.stringify({ where, create: upScript, delete: removeScript, bundle }))));
+
+        const previous = args.previous ?? this.previousFromStack(name);
+        const restorePayload = pulumi.secret(pulumi.all([
+            configHash, previous.rkeConfigHash, previous.rkeState, previous.rkeRestorePayload,
+        ]).apply(([hash, prevHash, prevState, prevPayload]) => rkeRestorePayload(hash, {
+            rkeConfigHash: stringOrUndefined(prevHash),
+            rkeState: stringOrUndefined(prevState),
+            rkeRestorePayload: stringOrUndefined(prevPayload),
+        } satisfies PreviousRkeOutputs)));
+        const stdin = pulumi.secret(pulumi.all([configBundle, restorePayload]).apply(([c, r]) => c + r));
+
+        const preflights = s.nodes.map(node => {
+            const check = rkePreflightScript({
+                nodeLabel: describeTarget(node),
+                roles: node.roles,
+                dockerSocket: node.dockerSocket,
+                ports: rkeRequiredPorts(node.roles, s.cluster.ingressProvider),
+                failSwapOn: false, // as rkeClusterYaml renders services.kubelet.fail_swap_on
+            });
+            // Same script on update (a changed check reruns); nothing to undo on delete.
+            return new command.remote.Command(`${name}-preflight-${node.address}`, {
+                connection: sshConnection(node, s.bastion),
+                create: check,
+                update: check,
+            }, { parent: this });
+        });
+
+        // stdout carries the kubeconfig and the state: secret, and kept out of the logs (stderr, the rke
+        // progress, is logged). The error of a failed run has no stdout block, the script prints it last.
+        const upOpts: pulumi.CustomResourceOptions = {
+            parent: this,
+            dependsOn: preflights,
+            additionalSecretOutputs: ["stdout", "stdin"],
+            customTimeouts: { create: "90m", update: "90m", delete: "30m" },
+        };
+        const commandArgs = {
+            create: upScript,
+            update: upScript,
+            delete: removeScript,
+            stdin,
+            logging: "stderr" as const,
+        };
+        const up = admin.host === "local"
+            ? new command.local.Command(`${name}-up`, commandArgs, upOpts)
+            : new command.remote.Command(`${name}-up`, { ...commandArgs, connection: sshConnection(admin.host, s.bastion) }, upOpts);
+
+        const outputs = up.stdout.apply(parseRkeUpOutput);
+        this.rkeState = pulumi.secret(outputs.apply(o => o.rkeState));
+        this.lastUpMode = outputs.apply(o => o.mode);
+        const server = args.kubeconfigServer === "node" ? pulumi.output(undefined)
+            : pulumi.output(args.loadBalancerAddress).apply(lb => kubeApiServerUrl(lb, port));
+        this.kubeconfig = pulumi.secret(pulumi.all([outputs, server])
+            .apply(([o, srv]) => (srv === undefined ? o.kubeconfig : pointKubeconfigAt(o.kubeconfig, srv))));
+        // Resolve only once rke up succeeded, so a failed run never records its hash as done.
+        this.rkeConfigHash = pulumi.secret(pulumi.all([configHash, up.stdout]).apply(([h]) => h));
+        this.rkeRestorePayload = pulumi.secret(pulumi.all([restorePayload, up.stdout]).apply(([p]) => p));
+
+        this.provider = new k8s.Provider(`${name}-k8s`, { kubeconfig: this.kubeconfig }, { parent: this });
+
+        this.registerOutputs({
+            kubeconfig: this.kubeconfig,
+            rkeState: this.rkeState,
+            clusterYaml: this.clusterYaml,
+            rkeConfigHash: this.rkeConfigHash,
+            rkeRestorePayload: this.rkeRestorePayload,
+            lastUpMode: this.lastUpMode,
+        });
+    }
+
+    /** The previous deployment's outputs of this same stack (none on the first run). */
+    private previousFromStack(name: string): PreviousRkeRun {
+        const self = `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
+        const ref = new pulumi.StackReference(`${name}-previous`, { name: self }, { parent: this });
+        return {
+            rkeState: ref.getOutput(RKE_STACK_OUTPUTS.rkeState),
+            rkeConfigHash: ref.getOutput(RKE_STACK_OUTPUTS.rkeConfigHash),
+            rkeRestorePayload: ref.getOutput(RKE_STACK_OUTPUTS.rkeRestorePayload),
+        };
+    }
+}
+
+function stringOrUndefined(v: unknown): string | undefined {
+    return typeof v === "string" ? v : undefined;
+}
+
+/** Settings -> renderer input. Secrets arrive unwrapped (only ever inside an apply). */
+export function yamlArgs(s: StackSettings, sans: string[], registryPassword?: string, s3SecretKey?: string): RkeClusterYamlArgs {
+    return {
+        clusterName: s.cluster.name,
+        kubernetesVersion: s.versions.kubernetes,
+        nodes: s.nodes,
+        workDir: s.admin.workDir,
+        sans,
+        etcdSnapshots: {
+            enabled: s.etcdSnapshots.enabled,
+            creation: s.etcdSnapshots.creation,
+            retention: s.etcdSnapshots.retention,
+            s3: s.etcdSnapshots.s3 && { ...s.etcdSnapshots.s3, secretKey: s3SecretKey },
+        },
+        networkPlugin: s.cluster.networkPlugin,
+        ingressProvider: s.cluster.ingressProvider,
+        ignoreDockerVersion: s.cluster.ignoreDockerVersion,
+        upgradeStrategy: s.cluster.upgradeStrategy,
+        privateRegistry: s.privateRegistry && { ...s.privateRegistry, password: registryPassword },
+        bastion: s.bastion,
+    };
+}

@@ -1,0 +1,201 @@
+// RkeCluster under Pulumi mocks: the resource graph, what is secret, and the bookkeeping that keeps an unchanged
+// config from running `rke up` again (inputs must be byte-identical from one deployment to the next).
+import { strict as assert } from "assert";
+import * as crypto from "crypto";
+import * as pulumi from "@pulumi/pulumi";
+import { allRegistered, byType, dependsOn, recordResources, RecordedResource, settle } from "./helpers/mocks";
+import { PreviousRkeRun, RkeCluster, RKE_STACK_OUTPUTS } from "../components/rkeCluster";
+import { kubeconfigServer } from "../components/render/kubeconfig";
+import { rkeRestoreBundle } from "../components/render/rkeScripts";
+import { CLUSTER_KEY, fullRaw, minimalRaw, nodesRaw, settingsFrom } from "./fixtures/rke/settings";
+
+const b64 = (s: string) => Buffer.from(s).toString("base64");
+const sha = (s: string) => crypto.createHash("sha256").update(s).digest("hex");
+
+/** What the rke-up Command prints on success; the state depends on the stdin it ran with, like a real run. */
+function upStdout(stdin: string): string {
+    const kubeconfig = "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: \"https://192.0.2.11:6443\"\n  name: local\n" +
+        "contexts:\n- context:\n    cluster: local\n    user: kube-admin-local\n  name: local\ncurrent-context: local\n" +
+        "users:\n- name: kube-admin-local\n  user:\n    client-key-data: a2V5\n";
+    return ["-----BEGIN RANCHER-HA RKE OUTPUTS-----", "mode full", `kubeconfig ${b64(kubeconfig)}`,
+        `rkestate ${b64(`{"state-after":"${sha(stdin)}"}`)}`, "-----END RANCHER-HA RKE OUTPUTS-----"].join("\n");
+}
+
+interface Run {
+    recorded: RecordedResource[];
+    rke: RkeCluster;
+    up: RecordedResource;
+    outputs: { rkeConfigHash: string; rkeState: string; rkeRestorePayload: string };
+}
+
+/** Mocks (with an organization, which StackReference names need) that answer like the real providers. */
+/** Stack references the mock engine was asked to read (reads are not registrations, so not in `recorded`). */
+const stackReads: { name: string; inputs: any }[] = [];
+
+async function record(stackOutputs?: Record<string, string>): Promise<RecordedResource[]> {
+    const recorded = await recordResources({
+        outputs: a => {
+            if (a.type.startsWith("command:") && a.name.endsWith("-up")) {
+                // Secret inputs reach the mock engine wrapped ({<sig>, value}); the real provider sees the text.
+                const stdin = a.inputs.stdin;
+                return { stdout: upStdout(typeof stdin === "string" ? stdin : stdin.value) };
+            }
+            if (a.type === "pulumi:pulumi:StackReference") {
+                stackReads.push({ name: a.name, inputs: a.inputs });
+                return { outputs: stackOutputs ?? {}, secretOutputNames: Object.keys(stackOutputs ?? {}) };
+            }
+            return undefined;
+        },
+    });
+    return recorded;
+}
+
+async function deploy(name: string, raw: Record<string, unknown>, previous: PreviousRkeRun | undefined,
+    stackOutputs?: Record<string, string>): Promise<Run> {
+    const recorded = await record(stackOutputs);
+    const rke = new RkeCluster(name, { settings: settingsFrom(raw), loadBalancerAddress: pulumi.output("192.0.2.10"), previous });
+    const [h, s, p] = await Promise.all([settle(rke.rkeConfigHash), settle(rke.rkeState), settle(rke.rkeRestorePayload)]);
+    await allRegistered(recorded);
+    const up = recorded.find(r => r.name === `${name}-up`)!;
+    return { recorded, rke, up, outputs: { rkeConfigHash: h.value, rkeState: s.value, rkeRestorePayload: p.value } };
+}
+
+describe("RkeCluster (mocks)", function () {
+    this.timeout(60000);
+
+    describe("resource graph", () => {
+        let run: Run;
+        before(async () => {
+            run = await deploy("graph", fullRaw(), {});
+        });
+
+        it("is a rancher-ha:rke:RkeCluster with a preflight per node, then rke up on the admin host, then a k8s provider", () => {
+            const { recorded, up } = run;
+            const comp = recorded.find(r => r.type === "rancher-ha:rke:RkeCluster")!;
+            assert.equal(comp.name, "graph");
+            const preflights = byType(recorded, "command:remote:Command").filter(r => r.name.includes("-preflight-"));
+            assert.deepEqual(preflights.map(p => p.name).sort(),
+                ["graph-preflight-192.0.2.11", "graph-preflight-192.0.2.12", "graph-preflight-192.0.2.13", "graph-preflight-192.0.2.14"]);
+            assert.equal(up.type, "command:remote:Command");
+            for (const r of [...preflights, up]) {
+                assert.equal(r.parent, comp.urn);
+            }
+            for (const p of preflights) {
+                assert.ok(dependsOn(recorded, up, p), `rke up depends on ${p.name}`);
+                assert.equal(p.inputs.create, p.inputs.update);
+                assert.equal(p.inputs.delete, undefined);
+                assert.deepEqual(p.secretInputs, ["connection"]);
+            }
+            assert.equal(preflights.find(p => p.name.endsWith("192.0.2.14"))!.inputs.connection.port, 22);
+            assert.equal(preflights.find(p => p.name.endsWith("192.0.2.11"))!.inputs.connection.port, 2222);
+            // nodes and the admin host are reached through the bastion
+            assert.equal(up.inputs.connection.host, "192.0.2.11");
+            assert.equal(up.inputs.connection.proxy.host, "198.51.100.5");
+            const provider = recorded.find(r => r.type === "pulumi:providers:kubernetes")!;
+            assert.equal(provider.parent, comp.urn);
+            assert.ok(provider.secretInputs.includes("kubeconfig"));
+            assert.ok(dependsOn(recorded, provider, up), "the provider is built from rke up's kubeconfig");
+        });
+
+        it("keeps secrets out of command strings and logs: stdin, stdout and state are secret", () => {
+            const { up } = run;
+            assert.equal(up.inputs.create, up.inputs.update, "a config change updates in place with the same script");
+            assert.match(up.inputs.create, /"\$RKE" up \$FLAGS --config rancher-cluster\.yml/);
+            assert.match(up.inputs.delete, /"\$RKE" remove --force --config rancher-cluster\.yml/);
+            assert.deepEqual(up.secretInputs.sort(), ["connection", "stdin"]);
+            assert.ok(up.additionalSecretOutputs.includes("stdout") && up.additionalSecretOutputs.includes("stdin"));
+            assert.equal(up.inputs.logging, "stderr", "stdout (kubeconfig, state) is never logged; rke progress is");
+            for (const secret of [CLUSTER_KEY.split("\n")[1], "registry-s3cret", "s3-s3cret"]) {
+                for (const k of ["create", "update", "delete"]) {
+                    assert.ok(!up.inputs[k].includes(secret), `${k} leaks ${secret}`);
+                }
+            }
+            // ...they travel on stdin: each distinct key once (nodes share the cluster key; worker and bastion keys).
+            const keyLines = (up.inputs.stdin as string).split("\n").filter(l => l.startsWith("key-"));
+            assert.equal(keyLines.length, 3);
+            assert.ok(keyLines.some(l => l.endsWith(Buffer.from(CLUSTER_KEY).toString("base64"))));
+            assert.equal(up.customTimeouts?.create, "90m");
+        });
+
+        it("outputs: kubeconfig via the LB, state and bookkeeping secret; the yml secret when it holds secrets", async () => {
+            const kc = await settle(run.rke.kubeconfig);
+            assert.equal(kc.secret, true);
+            assert.equal(kubeconfigServer(kc.value), "https://192.0.2.10:6443");
+            assert.equal((await settle(run.rke.rkeState)).secret, true);
+            assert.equal((await settle(run.rke.rkeConfigHash)).secret, true);
+            assert.equal((await settle(run.rke.rkeRestorePayload)).secret, true);
+            const yml = await settle(run.rke.clusterYaml);
+            assert.equal(yml.secret, true);
+            assert.match(yml.value, /password: registry-s3cret/);
+            assert.match(yml.value, /- 192\.0\.2\.10\n\s+- rancher\.example\.com/);
+            assert.equal((await settle(run.rke.lastUpMode)).value, "full");
+        });
+    });
+
+    it("the yml is plain when no secret is in it; a local admin host uses local.Command", async () => {
+        const raw = minimalRaw();
+        raw.admin = { host: "local" };
+        const run = await deploy("local", raw, {});
+        assert.equal(run.up.type, "command:local:Command");
+        assert.equal(run.up.inputs.connection, undefined);
+        assert.equal(run.up.inputs.create, run.up.inputs.update);
+        assert.match(run.up.inputs.create, /HOST=local/);
+        assert.equal((await settle(run.rke.clusterYaml)).secret, false);
+    });
+
+    it("kubeconfigServer: node keeps the server RKE wrote", async () => {
+        const recorded = await record();
+        const rke = new RkeCluster("node-kc", {
+            settings: settingsFrom(minimalRaw()), loadBalancerAddress: "192.0.2.10", previous: {}, kubeconfigServer: "node",
+        });
+        assert.equal(kubeconfigServer((await settle(rke.kubeconfig)).value), "https://192.0.2.11:6443");
+        await allRegistered(recorded);
+    });
+
+    it("an unchanged config gives byte-identical rke-up inputs across deployments; a change feeds back the latest state", async () => {
+        // 1st deployment: no previous outputs.
+        const a = await deploy("idem-1", minimalRaw(nodesRaw(3)), {});
+        assert.equal(a.outputs.rkeRestorePayload, "");
+        // 2nd, same config: same inputs, so Pulumi sees no diff and rke up does not run.
+        const b = await deploy("idem-2", minimalRaw(nodesRaw(3)), a.outputs);
+        assert.equal(b.up.inputs.stdin, a.up.inputs.stdin);
+        assert.equal(b.up.inputs.create, a.up.inputs.create);
+        assert.deepEqual(b.outputs, { ...a.outputs, rkeState: b.outputs.rkeState });
+        // 3rd, two workers added: stdin changes and carries the state of the last run, marked as existing.
+        const c = await deploy("idem-3", minimalRaw(nodesRaw(5)), b.outputs);
+        assert.notEqual(c.up.inputs.stdin, b.up.inputs.stdin);
+        assert.notEqual(c.outputs.rkeConfigHash, b.outputs.rkeConfigHash);
+        assert.equal(c.outputs.rkeRestorePayload, rkeRestoreBundle(b.outputs.rkeState, true));
+        assert.ok(c.up.inputs.stdin.endsWith(rkeRestoreBundle(b.outputs.rkeState, true)));
+        assert.notEqual(c.outputs.rkeState, b.outputs.rkeState, "the state moved on");
+        // 4th, unchanged again: the newer state is NOT fed back, the payload of the 3rd run is reused as is.
+        const d = await deploy("idem-4", minimalRaw(nodesRaw(5)), c.outputs);
+        assert.equal(d.up.inputs.stdin, c.up.inputs.stdin);
+        assert.equal(d.outputs.rkeRestorePayload, c.outputs.rkeRestorePayload);
+    });
+
+    it("reads the previous outputs from this stack through a StackReference by default", async () => {
+        const first = await deploy("ref-1", minimalRaw(), {});
+        const prev = {
+            [RKE_STACK_OUTPUTS.rkeState]: first.outputs.rkeState,
+            [RKE_STACK_OUTPUTS.rkeConfigHash]: first.outputs.rkeConfigHash,
+            [RKE_STACK_OUTPUTS.rkeRestorePayload]: first.outputs.rkeRestorePayload,
+        };
+        const again = await deploy("ref-2", minimalRaw(), undefined, prev);
+        assert.deepEqual(stackReads.filter(r => r.name === "ref-2-previous").map(r => r.inputs.name), ["organization/rancher-ha/test"]);
+        assert.deepEqual(stackReads.filter(r => r.name.startsWith("ref-1")), [], "not read when previous is given");
+        assert.equal(again.up.inputs.stdin, first.up.inputs.stdin, "same config through the StackReference: no diff");
+        const firstEver = await deploy("ref-3", minimalRaw(), undefined, {});
+        assert.equal(firstEver.outputs.rkeRestorePayload, "", "no outputs yet (first deployment): nothing to restore");
+    });
+
+    it("rejects a config RKE would fail on before creating anything", async () => {
+        const recorded = await record();
+        const raw = minimalRaw();
+        raw.cluster = { networkPlugin: "weave" };
+        assert.throws(() => new RkeCluster("bad", { settings: settingsFrom(raw), loadBalancerAddress: "192.0.2.10", previous: {} }),
+            /cluster\.networkPlugin: weave is not available/);
+        await allRegistered(recorded);
+        assert.equal(recorded.filter(r => r.type.startsWith("command:")).length, 0);
+    });
+});
