@@ -95,6 +95,25 @@ export async function recordResources(opts: MockOptions = {}): Promise<RecordedR
             callback(err, resp);
         });
     };
+    // Reads (StackReference, Resource.get) take another RPC; record them too, with their parent.
+    const originalRead = monitor.readResource.bind(monitor);
+    monitor.readResource = (req: any, callback: any) => {
+        const obj = req.getProperties()?.toJavaScript() ?? {};
+        const record: RecordedResource = {
+            urn: "", type: req.getType(), name: req.getName(), custom: true, parent: req.getParent(),
+            dependencies: req.getDependenciesList(), inputs: unwrapSecrets(obj),
+            secretInputs: Object.keys(obj).filter(k => containsSecret(obj[k])),
+            additionalSecretOutputs: req.getAdditionalsecretoutputsList(), deleteBeforeReplace: false,
+            ignoreChanges: [], replaceOnChanges: [],
+        };
+        recorded.push(record);
+        return originalRead(req, (err: any, resp: any) => {
+            if (resp) {
+                record.urn = resp.getUrn();
+            }
+            callback(err, resp);
+        });
+    };
     return recorded;
 }
 
