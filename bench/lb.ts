@@ -8,10 +8,10 @@
 // (the LB's real per-connection work). Goal: the LB costs under 10% of direct throughput.
 import { ChildProcess, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
-import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { renderNginxConf } from "../components/render/nginx";
+import { portFreeOn, waitForListen } from "../test/helpers/net";
 
 const NGINX = fs.existsSync("/usr/sbin/nginx") ? "/usr/sbin/nginx" : "nginx";
 const STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so";
@@ -49,39 +49,7 @@ function requireTools() {
     }
 }
 
-async function freePortOn(hosts: string[]): Promise<number> {
-    for (let i = 0; i < 50; i++) {
-        const port = 20000 + Math.floor(Math.random() * 40000);
-        const ok = await Promise.all(hosts.map(h => new Promise<boolean>(resolve => {
-            const s = net.createServer();
-            s.once("error", () => resolve(false));
-            s.listen(port, h, () => s.close(() => resolve(true)));
-        })));
-        if (ok.every(Boolean)) {
-            return port;
-        }
-    }
-    throw new Error("no free port");
-}
 
-async function waitForPort(host: string, port: number, proc: ChildProcess): Promise<void> {
-    const end = Date.now() + 10000;
-    while (Date.now() < end) {
-        if (proc.exitCode !== null) {
-            throw new Error(`nginx exited with ${proc.exitCode}`);
-        }
-        const ok = await new Promise<boolean>(resolve => {
-            const s = net.connect(port, host);
-            s.once("connect", () => { s.destroy(); resolve(true); });
-            s.once("error", () => resolve(false));
-        });
-        if (ok) {
-            return;
-        }
-        await new Promise(r => setTimeout(r, 50));
-    }
-    throw new Error(`nothing listens on ${host}:${port}`);
-}
 
 /** CPU seconds (user + system) used so far by a process and its direct children (nginx master + workers). */
 function cpuSeconds(pid: number): number {
@@ -142,7 +110,7 @@ async function main() {
     };
     process.on("SIGINT", () => { cleanup(); process.exit(130); });
     try {
-        const backendPort = await freePortOn(BACKENDS);
+        const backendPort = await portFreeOn(BACKENDS);
         const temp = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
             .map(t => `    ${t}_temp_path ${path.join(dir, t)};`).join("\n");
         const backendConf = path.join(dir, "backend.conf");
@@ -160,7 +128,7 @@ ${BACKENDS.map(h => `        listen ${h}:${backendPort};`).join("\n")}
     }
 }
 `);
-        const lbPorts = { http: await freePortOn(["127.0.0.1"]), https: await freePortOn(["127.0.0.1"]), kubeApi: await freePortOn(["127.0.0.1"]) };
+        const lbPorts = { http: await portFreeOn(["127.0.0.1"]), https: await portFreeOn(["127.0.0.1"]), kubeApi: await portFreeOn(["127.0.0.1"]) };
         const lbConf = path.join(dir, "lb.conf");
         fs.writeFileSync(lbConf, renderNginxConf({
             backends: BACKENDS.map(address => ({ address, controlplane: true })),
@@ -174,10 +142,10 @@ ${BACKENDS.map(h => `        listen ${h}:${backendPort};`).join("\n")}
         }));
         const backend = startNginx(backendConf);
         procs.push(backend);
-        await waitForPort(BACKENDS[0], backendPort, backend);
+        await waitForListen(backendPort, backend, () => "backend nginx", 10000, BACKENDS[0]);
         const lb = startNginx(lbConf);
         procs.push(lb);
-        await waitForPort("127.0.0.1", lbPorts.http, lb);
+        await waitForListen(lbPorts.http, lb, () => "LB nginx");
 
         const direct = `http://${BACKENDS[0]}:${backendPort}/`;
         const viaLb = `http://127.0.0.1:${lbPorts.http}/`;

@@ -1,11 +1,13 @@
 // SSH test hosts: Debian's real sshd on 127.0.0.1:<free port>, with its own host key, config and
 // authorized_keys. Remote scripts run over it with the real `ssh` client, exactly as @pulumi/command runs them:
 // the command string is the session command (the login shell runs it) and the payload goes on stdin.
-import { spawn, spawnSync, ChildProcess } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
-import * as net from "net";
 import * as os from "os";
 import * as path from "path";
+import { freePort, waitForListen } from "./net";
+
+export { freePort };
 
 export interface RunResult {
     code: number;
@@ -53,16 +55,6 @@ export function sshHostUnavailable(): string | undefined {
     return undefined;
 }
 
-export async function freePort(host = "127.0.0.1"): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const srv = net.createServer();
-        srv.once("error", reject);
-        srv.listen(0, host, () => {
-            const port = (srv.address() as net.AddressInfo).port;
-            srv.close(() => resolve(port));
-        });
-    });
-}
 
 function mustRun(cmd: string, args: string[]) {
     const r = spawnSync(cmd, args, { encoding: "utf8" });
@@ -86,24 +78,6 @@ function ensureUser(user: string, shell: string, sudo: boolean): string {
     return mustRun("getent", ["passwd", user]).split(":")[5];
 }
 
-async function waitForPort(port: number, proc: ChildProcess, deadlineMs: number): Promise<void> {
-    const end = Date.now() + deadlineMs;
-    while (Date.now() < end) {
-        if (proc.exitCode !== null) {
-            throw new Error(`sshd exited with ${proc.exitCode}`);
-        }
-        const ok = await new Promise<boolean>(resolve => {
-            const s = net.connect(port, "127.0.0.1");
-            s.once("connect", () => { s.destroy(); resolve(true); });
-            s.once("error", () => resolve(false));
-        });
-        if (ok) {
-            return;
-        }
-        await new Promise(r => setTimeout(r, 50));
-    }
-    throw new Error(`sshd did not listen on ${port} within ${deadlineMs} ms`);
-}
 
 /** Starts a test host. Always `stop()` it (in an after hook). */
 export async function startSshHost(opts: SshHostOptions = {}): Promise<SshHost> {
@@ -144,7 +118,7 @@ export async function startSshHost(opts: SshHostOptions = {}): Promise<SshHost> 
     let sshdLog = "";
     proc.stderr!.on("data", d => { sshdLog += d; });
     try {
-        await waitForPort(port, proc, 10000);
+        await waitForListen(port, proc, () => `sshd: ${sshdLog}`);
     } catch (e) {
         proc.kill("SIGKILL");
         throw new Error(`${(e as Error).message}\n${sshdLog}`);

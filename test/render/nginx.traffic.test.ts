@@ -4,30 +4,15 @@ import { strict as assert } from "assert";
 import { ChildProcess, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
-import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { renderNginxConf } from "../../components/render/nginx";
 import { NGINX, nginxUnavailable, requireTool, STREAM_MODULE } from "../helpers/tools";
+import { portFreeOn, waitForListen } from "../helpers/net";
 
 const REQUEST_TIMEOUT_MS = 3000;
 
 
-/** A port free on every given loopback address (so the same backend port works on .2, .3 and .4). */
-async function portFreeOn(hosts: string[]): Promise<number> {
-    for (let attempt = 0; attempt < 50; attempt++) {
-        const port = 20000 + Math.floor(Math.random() * 40000);
-        const ok = await Promise.all(hosts.map(h => new Promise<boolean>(resolve => {
-            const s = net.createServer();
-            s.once("error", () => resolve(false));
-            s.listen(port, h, () => s.close(() => resolve(true)));
-        })));
-        if (ok.every(Boolean)) {
-            return port;
-        }
-    }
-    throw new Error("no free port found");
-}
 
 /** An HTTP server on host:port answering every request with `body`. */
 class Backend {
@@ -86,24 +71,6 @@ async function load(port: number, n: number, concurrency = 1): Promise<Record<st
     return counts;
 }
 
-async function waitForListen(port: number, proc: ChildProcess, log: () => string, deadlineMs = 10000): Promise<void> {
-    const end = Date.now() + deadlineMs;
-    while (Date.now() < end) {
-        if (proc.exitCode !== null) {
-            throw new Error(`nginx exited with ${proc.exitCode}: ${log()}`);
-        }
-        const ok = await new Promise<boolean>(resolve => {
-            const s = net.connect(port, "127.0.0.1");
-            s.once("connect", () => { s.destroy(); resolve(true); });
-            s.once("error", () => resolve(false));
-        });
-        if (ok) {
-            return;
-        }
-        await new Promise(r => setTimeout(r, 50));
-    }
-    throw new Error(`nginx did not listen on ${port}: ${log()}`);
-}
 
 describe("render/nginx: traffic through real nginx", function () {
     this.timeout(60000);
@@ -141,7 +108,7 @@ describe("render/nginx: traffic through real nginx", function () {
         fs.writeFileSync(confPath, conf);
         nginx = spawn(NGINX, ["-c", confPath, "-g", "daemon off;"], { stdio: ["ignore", "ignore", "pipe"] });
         nginx.stderr!.on("data", d => { nginxLog += d; });
-        await waitForListen(lbPorts.http, nginx, () => nginxLog + readErrorLog());
+        await waitForListen(lbPorts.http, nginx, () => `nginx: ${nginxLog}${readErrorLog()}`);
     });
 
     function readErrorLog(): string {
