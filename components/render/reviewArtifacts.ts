@@ -1,0 +1,348 @@
+// Everything `pulumi up` would apply for a stack, as files to attach to a pull request next to `pulumi preview`
+// (`npm run render`, scripts/render.ts). Pure: settings in, an ordered list of {path, content} out.
+//
+// Secrets: this module never reads a secret Output. Where a stage would put a secret into what it applies (the
+// registry password and the S3 key in rancher-cluster.yml, the bootstrap password in the Rancher values) the
+// file gets `<redacted:key>` instead; SSH keys and kubeconfigs only ever travel on stdin, which is not rendered.
+// So even settings that hold real secrets render to secret-free files.
+//
+// Scripts and configs are the exact text the stages hand to the hosts and the cluster (same renderers, same
+// inputs), so two renders diff exactly like two deployments would.
+import * as yaml from "js-yaml";
+import type { NodeSettings, StackSettings } from "../config";
+import { REGISTRY_PULL_SECRET } from "../certManager";
+import { lbNginxConf, lbScriptOptions } from "../loadBalancer";
+import { yamlArgs } from "../rkeCluster";
+import { describeTarget } from "../ssh";
+import { redacted } from "../stackFile";
+import { CA_SECRET, INGRESS_SECRET } from "../rancherTls";
+import { agentHostAliasesScript, agentReleaseScript, agentTargets, AgentTarget } from "./agentWait";
+import {
+    CERT_MANAGER_CHART_REPO, CERT_MANAGER_NAMESPACE, certManagerValues, needsCertManager, RANCHER_NAMESPACE,
+    rancherChartRepo, rancherValues,
+} from "./helmValues";
+import { hostAliasesApplyConfiguration, RANCHER_DEPLOYMENT } from "./hostAliases";
+import { lbApplyScript, lbDeleteScript } from "./lbScripts";
+import { RkeClusterYamlArgs, rkeClusterConfig, rkeClusterYaml } from "./rkeCluster";
+import { rkePreflightScript, rkeRemoveScript, rkeRequiredPorts, rkeUpScript } from "./rkeScripts";
+import { sha256 } from "./shell";
+
+export interface ReviewArtifact {
+    /** Path inside the output folder, `/`-separated, relative. */
+    path: string;
+    /** One line for the index: what the file is and who applies it. */
+    about: string;
+    content: string;
+}
+
+export interface ReviewInput {
+    /** Stack name (Pulumi.<stack>.yaml). */
+    stack: string;
+    /** Project name. Default rancher-ha. */
+    project?: string;
+    /** The validated stack (e.g. toolSettings(readStackFile(...)).settings). Secret Outputs are never read. */
+    settings: StackSettings;
+    /** Keys whose value is encrypted (`secure:`) in the stack file (StackFile.encryptedKeys). */
+    encryptedKeys: string[];
+    /** Secret keys set in plain text in the stack file: the index says to move them. Default none. */
+    plainTextSecretKeys?: string[];
+    /** Config warnings (ParseResult.warnings), repeated in the index. Default none. */
+    warnings?: string[];
+    /** What NginxLoadBalancer.address resolves to. Default settings.loadBalancer.address. */
+    loadBalancerAddress?: string;
+}
+
+/** The index file, first in the list. */
+export const INDEX_FILE = "README.md";
+
+/** Folders per stage, numbered in the order `pulumi up` applies them. */
+export const STAGE_DIRS = {
+    loadBalancer: "1-load-balancer",
+    rke: "2-rke",
+    certManager: "3-cert-manager",
+    rancher: "4-rancher",
+    hostAliases: "5-host-aliases",
+} as const;
+
+/** Every artifact of the stack, index first, then stage by stage. Deterministic: same input, same bytes. */
+export function reviewArtifacts(input: ReviewInput): ReviewArtifact[] {
+    const s = input.settings;
+    const lbAddress = input.loadBalancerAddress ?? s.loadBalancer.address;
+    const notes: string[] = [];
+    const files = [
+        ...loadBalancerArtifacts(s),
+        ...rkeArtifacts(s, lbAddress),
+        ...certManagerArtifacts(s, notes),
+        ...rancherArtifacts(s, notes),
+        ...hostAliasesArtifacts(s, notes),
+    ];
+    return [{ path: INDEX_FILE, about: "this index", content: indexText(input, files, notes) }, ...files];
+}
+
+// ---------------------------------------------------------------- stages
+//
+// Each function below builds the renderers' inputs from the settings the way its component does. Until the
+// components export these input builders themselves, test/render/reviewArtifacts.test.ts
+// checks every artifact against what the component registers under Pulumi mocks, so the two cannot drift apart.
+
+function loadBalancerArtifacts(s: StackSettings): ReviewArtifact[] {
+    const dir = STAGE_DIRS.loadBalancer;
+    const conf = lbNginxConf(s.loadBalancer, s.nodes);
+    const scripts = lbScriptOptions(s.loadBalancer, sha256(conf));
+    const where = `${describeTarget(s.loadBalancer)} (${s.loadBalancer.mode} mode)`;
+    return [
+        { path: `${dir}/nginx.conf`, about: `nginx L4 config the LB host ${where} runs`, content: conf },
+        { path: `${dir}/apply.sh`, about: `creates/updates the LB over SSH on ${where}; nginx.conf arrives on stdin`, content: lbApplyScript(scripts) },
+        { path: `${dir}/delete.sh`, about: "removes the LB (pulumi destroy)", content: lbDeleteScript(scripts) },
+    ];
+}
+
+/** The rke yml inputs with each secret replaced by its placeholder (the component unwraps the real ones). */
+function rkeYamlArgs(s: StackSettings, lbAddress: string): RkeClusterYamlArgs {
+    return yamlArgs(s, [lbAddress, s.hostname],
+        s.privateRegistry?.password !== undefined ? redacted("privateRegistryPassword") : undefined,
+        s.etcdSnapshots.s3?.secretKey !== undefined ? redacted("etcdS3SecretKey") : undefined);
+}
+
+function rkeArtifacts(s: StackSettings, lbAddress: string): ReviewArtifact[] {
+    const dir = STAGE_DIRS.rke;
+    const args = rkeYamlArgs(s, lbAddress);
+    const admin = s.admin;
+    const hostLabel = admin.host === "local" ? "local" : describeTarget(admin.host);
+    // The preflight's swap rule follows what the yml tells kubelet, so read it from the rendered config.
+    const kubelet = ((rkeClusterConfig(args).services as Record<string, any>).kubelet ?? {}) as { fail_swap_on?: boolean };
+    const preflight = (n: NodeSettings): ReviewArtifact => ({
+        path: `${dir}/preflight-${fileSafe(n.address)}.sh`,
+        about: `checks ${describeTarget(n)} (${n.roles.join(", ")}) before rke up: docker, sshd forwarding, swap, ports`,
+        content: rkePreflightScript({
+            nodeLabel: describeTarget(n),
+            roles: n.roles,
+            dockerSocket: n.dockerSocket,
+            ports: rkeRequiredPorts(n.roles, s.cluster.ingressProvider),
+            failSwapOn: kubelet.fail_swap_on === true,
+        }),
+    });
+    return [
+        {
+            path: `${dir}/rancher-cluster.yml`,
+            about: `the cluster config \`rke up\` runs with, written to ${admin.workDir} on the admin host (${hostLabel})`,
+            content: rkeClusterYaml(args),
+        },
+        ...s.nodes.map(preflight),
+        {
+            path: `${dir}/rke-up.sh`,
+            about: `runs rke up on the admin host (${hostLabel}); the yml, SSH keys and state arrive on stdin`,
+            content: rkeUpScript({ workDir: admin.workDir, rkePath: admin.rkePath, rkeVersion: s.versions.rke, hostLabel }),
+        },
+        {
+            path: `${dir}/rke-remove.sh`,
+            about: "runs rke remove --force (pulumi destroy): wipes the cluster",
+            content: rkeRemoveScript({ workDir: admin.workDir, rkePath: admin.rkePath, hostLabel, nodes: s.nodes.map(n => n.address) }),
+        },
+    ];
+}
+
+/** The private registry the charts pull every image from (only a default registry is), and its pull secret. */
+function chartRegistry(s: StackSettings): { url?: string; pullSecret?: string } {
+    const r = s.privateRegistry?.isDefault ? s.privateRegistry : undefined;
+    const login = r !== undefined && r.user !== undefined && r.password !== undefined;
+    return { url: r?.url, pullSecret: login ? REGISTRY_PULL_SECRET : undefined };
+}
+
+interface HelmRelease {
+    name: string;
+    namespace: string;
+    chart: string;
+    repo: string;
+    version: string;
+}
+
+function releaseArtifacts(dir: string, stage: string, r: HelmRelease, values: Record<string, unknown>): ReviewArtifact[] {
+    const helm = `helm template ${r.name} ${r.chart} --repo ${r.repo} --version ${r.version} --namespace ${r.namespace} -f values.yaml`;
+    return [
+        {
+            path: `${dir}/release.yaml`,
+            about: `${stage}: the Helm release (chart, repository, version, namespace)`,
+            content: `# Helm release installed by pulumi up. The manifests it renders: ${helm}\n` + dumpYaml(r),
+        },
+        { path: `${dir}/values.yaml`, about: `${stage}: the chart values`, content: dumpYaml(values) },
+    ];
+}
+
+function certManagerArtifacts(s: StackSettings, notes: string[]): ReviewArtifact[] {
+    if (!needsCertManager(s.tls.source)) {
+        notes.push(`cert-manager is not installed: tls.source is ${s.tls.source} (the certificate comes from a Secret).`);
+        return [];
+    }
+    const registry = chartRegistry(s);
+    if (registry.pullSecret) {
+        notes.push(`Secret \`${CERT_MANAGER_NAMESPACE}/${registry.pullSecret}\` (image pull login for ${registry.url}, from privateRegistry.user and privateRegistryPassword).`);
+    }
+    const release = {
+        name: "cert-manager", namespace: CERT_MANAGER_NAMESPACE, chart: "cert-manager",
+        repo: CERT_MANAGER_CHART_REPO, version: s.versions.certManager,
+    };
+    const values = certManagerValues({ version: s.versions.certManager, registry: registry.url, imagePullSecret: registry.pullSecret });
+    return releaseArtifacts(STAGE_DIRS.certManager, "cert-manager", release, values);
+}
+
+function rancherArtifacts(s: StackSettings, notes: string[]): ReviewArtifact[] {
+    const registry = chartRegistry(s);
+    if (registry.pullSecret) {
+        notes.push(`Secret \`${RANCHER_NAMESPACE}/${registry.pullSecret}\` (image pull login for ${registry.url}).`);
+    }
+    if (s.tls.source === "secret") {
+        const from = s.tls.generateCa ? "a private CA and a server certificate that pulumi up generates and keeps in state"
+            : "tlsCert and tlsKey" + (s.tls.caCert ? ", tlsCaCert" : "");
+        notes.push(`Secret \`${RANCHER_NAMESPACE}/${INGRESS_SECRET}\`` +
+            (s.tls.privateCa ? ` and \`${RANCHER_NAMESPACE}/${CA_SECRET}\`` : "") + ` (Rancher's certificate, from ${from}).`);
+    }
+    notes.push(s.rancher.bootstrapPassword ? "bootstrapPassword: set in the stack (redacted in the Rancher values)."
+        : "bootstrapPassword: not set, so pulumi up generates one once and keeps it in state (`<redacted:bootstrapPassword>` in the values).");
+    const release = {
+        name: "rancher", namespace: RANCHER_NAMESPACE, chart: "rancher",
+        repo: rancherChartRepo(s.rancher.chartRepo), version: s.versions.rancher,
+    };
+    const values = rancherValues({
+        hostname: s.hostname,
+        replicas: s.rancher.replicas,
+        tlsSource: s.tls.source,
+        letsEncryptEmail: s.tls.letsEncryptEmail,
+        letsEncryptEnvironment: s.tls.letsEncryptEnvironment,
+        privateCa: s.tls.privateCa,
+        bootstrapPassword: redacted("bootstrapPassword"),
+        registry: registry.url,
+        imagePullSecret: registry.pullSecret,
+    });
+    return releaseArtifacts(STAGE_DIRS.rancher, "Rancher", release, values);
+}
+
+/** AgentHostAliases' default wait for the rancher rollout and the agents (waitTimeoutSeconds). */
+const AGENT_WAIT_SECONDS = 900;
+
+function hostAliasesArtifacts(s: StackSettings, notes: string[]): ReviewArtifact[] {
+    if (!s.hostAliases.enabled) {
+        notes.push("hostAliases are not added (hostAliases.enabled is false).");
+        return [];
+    }
+    const dir = STAGE_DIRS.hostAliases;
+    const { ip } = s.hostAliases;
+    const targets = agentTargets(s.versions.rancher);
+    const body = (t: AgentTarget) => ({
+        path: `${dir}/${t.workload.kind.toLowerCase()}-${t.workload.name}.yaml`,
+        about: `server-side apply body for ${t.workload.namespace}/${t.workload.name}, applied by agents-apply.sh ` +
+            (t.required ? "(required: waited for)" : "(only when Rancher created it)"),
+        content: dumpYaml(hostAliasesApplyConfiguration(t.workload, ip, s.hostname)),
+    });
+    return [
+        {
+            path: `${dir}/rancher-deployment-patch.yaml`,
+            about: `hostAliases patch of the ${RANCHER_DEPLOYMENT.namespace}/${RANCHER_DEPLOYMENT.name} deployment (Pulumi DeploymentPatch, server-side apply)`,
+            content: dumpYaml(hostAliasesApplyConfiguration(RANCHER_DEPLOYMENT, ip, s.hostname)),
+        },
+        ...targets.map(body),
+        {
+            path: `${dir}/agents-apply.sh`,
+            about: "runs on the machine running pulumi: waits for Rancher's agents and patches those that exist; the kubeconfig arrives on stdin",
+            content: agentHostAliasesScript({ targets, timeoutSeconds: AGENT_WAIT_SECONDS }),
+        },
+        { path: `${dir}/agents-release.sh`, about: "takes the agents' hostAliases back out (pulumi destroy)", content: agentReleaseScript(targets) },
+    ];
+}
+
+// ---------------------------------------------------------------- index
+
+function indexText(input: ReviewInput, files: ReviewArtifact[], notes: string[]): string {
+    const project = input.project ?? "rancher-ha";
+    const stackFile = `Pulumi.${input.stack}.yaml`;
+    const list = (keys: string[]) => (keys.length === 0 ? "none" : keys.map(k => `\`${k}\``).join(", "));
+    const placeholders = placeholderUses(files);
+    const lines = [
+        `# Render for review: stack \`${input.stack}\` (project ${project})`,
+        "",
+        `What \`pulumi up --stack ${input.stack}\` would apply, rendered from ${stackFile} by`,
+        `\`npm run render -- --stack ${input.stack}\` without the Pulumi engine, the hosts or the cluster. Scripts and`,
+        "configs are byte for byte what Pulumi hands to the hosts and the cluster; rendering twice gives the same bytes,",
+        "so `diff -r` between the renders of two commits shows exactly what a change does. Review it next to",
+        "`pulumi preview`, which shows which resources change.",
+        "",
+        "## Secrets",
+        "",
+        "No file holds a secret: each one appears as `<redacted:key>`, and SSH keys and kubeconfigs are never",
+        "rendered (they travel on the SSH session's stdin, not in a command).",
+        "",
+        `- Encrypted in ${stackFile}: ${list(input.encryptedKeys)}.`,
+    ];
+    if ((input.plainTextSecretKeys ?? []).length > 0) {
+        lines.push(`- **In plain text in ${stackFile}: ${list(input.plainTextSecretKeys!)}.** Encrypt each with ` +
+            "`pulumi config set --secret <key>` before committing the stack file.");
+    }
+    lines.push(`- Placeholders in these files:${placeholders.length === 0 ? " none." : ""}`);
+    for (const [key, paths] of placeholders) {
+        lines.push(`  - \`${redacted(key)}\` in ${paths.map(p => `\`${p}\``).join(", ")}`);
+    }
+    lines.push(
+        "- `ssh_key_path: <workDir>/keys/<id>` names each key by a hash of the key material. It matches the deployed",
+        "  name only when this render read the same key file; for `sshPrivateKey` (never read here) it differs.",
+        "",
+        "## Files",
+        "",
+        "| File | What it is |",
+        "| --- | --- |",
+        ...files.map(f => `| \`${f.path}\` | ${f.about.replace(/\|/g, "\\|")} |`),
+        "",
+        "## Notes",
+        "",
+        ...notes.map(n => `- ${n}`),
+    );
+    if ((input.warnings ?? []).length > 0) {
+        lines.push("", "## Config warnings", "", ...input.warnings!.map(w => `- ${project}:${w}`));
+    }
+    return lines.join("\n") + "\n";
+}
+
+/** Which placeholder keys appear in which files, sorted by key. */
+function placeholderUses(files: ReviewArtifact[]): [string, string[]][] {
+    const uses = new Map<string, string[]>();
+    for (const f of files) {
+        for (const m of f.content.matchAll(/<redacted:([A-Za-z0-9_.[\]-]+)>/g)) {
+            const paths = uses.get(m[1]) ?? [];
+            if (!paths.includes(f.path)) {
+                paths.push(f.path);
+            }
+            uses.set(m[1], paths);
+        }
+    }
+    return [...uses.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+// ---------------------------------------------------------------- checks and helpers
+
+/**
+ * Belt and braces for the writer: the secret values (key -> plain text) any artifact still contains, as
+ * "path: key". A PEM also counts when one of its body lines shows up. Values under 8 characters are not
+ * searched for (they would match by chance; config.ts requires 12+ for the bootstrap password).
+ */
+export function secretLeaks(artifacts: ReviewArtifact[], secrets: Record<string, string>): string[] {
+    const found: string[] = [];
+    for (const [key, value] of Object.entries(secrets)) {
+        const needles = [value.trim(), ...value.split("\n").map(l => l.trim()).filter(l => l.length >= 16 && !l.startsWith("-----"))]
+            .filter(n => n.length >= 8);
+        for (const f of artifacts) {
+            if (needles.some(n => f.content.includes(n))) {
+                found.push(`${f.path}: ${key}`);
+            }
+        }
+    }
+    return found;
+}
+
+/** A node address as a file name part (IPv6 colons and anything else unusual become `_`). */
+function fileSafe(s: string): string {
+    return s.replace(/[^A-Za-z0-9._-]/g, "_");
+}
+
+/** YAML as the engine would see the object: undefined fields dropped, keys in insertion order. */
+function dumpYaml(o: unknown): string {
+    return yaml.dump(JSON.parse(JSON.stringify(o)), { lineWidth: -1, noRefs: true, sortKeys: false });
+}
