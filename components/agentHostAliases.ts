@@ -10,7 +10,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as k8s from "@pulumi/kubernetes";
-import { agentBundle, agentHostAliasesScript, agentReleaseScript, agentTargets } from "./render/agentWait";
+import { AGENT_WAIT_SECONDS, agentBundle, agentHostAliasesScript, agentReleaseScript, agentTargets } from "./render/agentWait";
 import { hostAlias, hostAliasesPatch, RANCHER_DEPLOYMENT } from "./render/hostAliases";
 
 export interface AgentHostAliasesArgs {
@@ -39,7 +39,7 @@ export class AgentHostAliases extends pulumi.ComponentResource {
             hostAlias(args.ip, args.hostname); // a config mistake fails here, before anything is registered
         }
         super("rancher-ha:agentHostAliases:AgentHostAliases", name, {}, opts);
-        const timeout = args.waitTimeoutSeconds ?? 900;
+        const timeout = args.waitTimeoutSeconds ?? AGENT_WAIT_SECONDS;
         const ip = pulumi.output(args.ip);
 
         const rancherPatch = new k8s.apps.v1.DeploymentPatch(`${name}-rancher`, {

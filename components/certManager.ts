@@ -3,12 +3,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { PrivateRegistry, TlsSource } from "./config";
-import {
-    CERT_MANAGER_CHART_REPO, CERT_MANAGER_NAMESPACE, certManagerValues, dockerConfigJson, needsCertManager,
-} from "./render/helmValues";
-
-/** Name of the image pull secret created in each namespace when the private registry needs a login. */
-export const REGISTRY_PULL_SECRET = "rancher-ha-registry";
+import { certManagerRelease, chartRegistry } from "./render/helmValues";
+import { registryPullSecret } from "./registryPullSecret";
 
 export interface CertManagerArgs {
     /** jetstack/cert-manager chart version (`versions.certManager`, e.g. v1.15.3); also decides the CRD value. */
@@ -35,26 +31,23 @@ export class CertManager extends pulumi.ComponentResource {
 
     constructor(name: string, args: CertManagerArgs, opts?: pulumi.ComponentResourceOptions) {
         super("rancher-ha:certManager:CertManager", name, {}, opts);
-        this.installed = needsCertManager(args.tlsSource);
-        if (this.installed) {
+        const registry = chartRegistry(args.registry);
+        const spec = certManagerRelease(args.version, args.tlsSource, registry);
+        this.installed = spec !== undefined;
+        if (spec) {
             const childOpts = { parent: this, provider: args.provider };
             const namespace = new k8s.core.v1.Namespace(`${name}-namespace`, {
-                metadata: { name: CERT_MANAGER_NAMESPACE },
+                metadata: { name: spec.namespace },
             }, childOpts);
-            const registry = args.registry?.isDefault ? args.registry : undefined;
-            const pullSecret = registryPullSecret(`${name}-registry`, CERT_MANAGER_NAMESPACE, registry, childOpts, namespace);
+            const pullSecret = registryPullSecret(`${name}-registry`, spec.namespace, registry, args.registry, childOpts, namespace);
             this.release = new k8s.helm.v3.Release(name, {
-                name: "cert-manager",
-                chart: "cert-manager",
-                version: args.version,
-                repositoryOpts: { repo: CERT_MANAGER_CHART_REPO },
+                name: spec.name,
+                chart: spec.chart,
+                version: spec.version,
+                repositoryOpts: { repo: spec.repo },
                 namespace: namespace.metadata.name,
                 createNamespace: false,
-                values: certManagerValues({
-                    version: args.version,
-                    registry: registry?.url,
-                    imagePullSecret: pullSecret ? REGISTRY_PULL_SECRET : undefined,
-                }),
+                values: spec.values,
                 // Wait for the deployments and the post-install startupapicheck job, which succeeds only when the
                 // webhook admits cert-manager resources: Rancher's chart creates an Issuer right after.
                 skipAwait: false,
@@ -64,25 +57,4 @@ export class CertManager extends pulumi.ComponentResource {
         }
         this.registerOutputs({ installed: this.installed, release: this.release });
     }
-}
-
-/**
- * A `kubernetes.io/dockerconfigjson` Secret for a private registry that needs a login, or undefined when the
- * registry is not used for this namespace or needs none. Shared with the Rancher stage.
- */
-export function registryPullSecret(
-    name: string, namespace: string, registry: PrivateRegistry | undefined,
-    opts: pulumi.CustomResourceOptions, namespaceResource: pulumi.Resource,
-): k8s.core.v1.Secret | undefined {
-    if (!registry || registry.user === undefined || registry.password === undefined) {
-        return undefined;
-    }
-    const user = registry.user;
-    return new k8s.core.v1.Secret(name, {
-        metadata: { name: REGISTRY_PULL_SECRET, namespace },
-        type: "kubernetes.io/dockerconfigjson",
-        stringData: {
-            ".dockerconfigjson": pulumi.secret(registry.password.apply(p => dockerConfigJson(registry.url, user, p))),
-        },
-    }, { ...opts, dependsOn: [namespaceResource], deleteBeforeReplace: true });
 }

@@ -2,9 +2,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { LoadBalancerSettings, NodeSettings, SshTarget } from "./config";
-import { describeTarget, sshConnection } from "./ssh";
-import { DISTRO_MODULE_INCLUDES, renderNginxConf } from "./render/nginx";
-import { lbApplyScript, lbBundle, lbDeleteScript, LbScriptOptions } from "./render/lbScripts";
+import { sshConnection } from "./ssh";
+import { lbNginxConf } from "./render/nginx";
+import { lbApplyScript, lbBundle, lbDeleteScript, lbScriptOptions } from "./render/lbScripts";
 import { sha256 } from "./render/shell";
 
 export interface NginxLoadBalancerArgs {
@@ -55,27 +55,4 @@ export class NginxLoadBalancer extends pulumi.ComponentResource {
         this.configHash = pulumi.output(hash);
         this.registerOutputs({ address: this.address, nginxConf: this.nginxConf, configHash: this.configHash });
     }
-}
-
-/** The nginx.conf the LB host runs, for these settings and nodes (node.address is what the LB dials, as RKE does). */
-export function lbNginxConf(lb: LoadBalancerSettings, nodes: NodeSettings[]): string {
-    return renderNginxConf({
-        backends: nodes.map(n => ({ address: n.address, controlplane: n.roles.includes("controlplane") })),
-        listenPorts: lb.ports,
-        workerProcesses: lb.workerProcesses,
-        workerConnections: lb.workerConnections,
-        workerRlimitNofile: lb.workerRlimitNofile,
-        // Debian and RHEL build the stream module as a loadable module; the official image has it built in.
-        moduleIncludes: lb.mode === "system" ? DISTRO_MODULE_INCLUDES : [],
-    });
-}
-
-export function lbScriptOptions(lb: LoadBalancerSettings, configHash: string): LbScriptOptions {
-    return {
-        mode: lb.mode,
-        configHash,
-        hostLabel: describeTarget(lb),
-        image: lb.image,
-        publishPorts: [lb.ports.http, lb.ports.https, lb.ports.kubeApi],
-    };
 }

@@ -4,9 +4,11 @@ import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import * as tls from "@pulumi/tls";
 import { StackSettings } from "./config";
-import { REGISTRY_PULL_SECRET, registryPullSecret } from "./certManager";
+import { registryPullSecret } from "./registryPullSecret";
 import { RancherTls } from "./rancherTls";
-import { bootstrapPasswordFrom, RANCHER_NAMESPACE, rancherChartRepo, rancherValues } from "./render/helmValues";
+import {
+    bootstrapPasswordFrom, chartRegistry, RANCHER_NAMESPACE, rancherChart, rancherRelease, rancherReleaseInput,
+} from "./render/helmValues";
 
 export interface RancherArgs {
     /** From the stack settings: hostname, versions.rancher, tls, rancher (replicas, chartRepo, bootstrapPassword), privateRegistry. */
@@ -48,34 +50,24 @@ export class Rancher extends pulumi.ComponentResource {
         }
         this.caChecksum = caChecksum;
 
-        const registry = s.privateRegistry?.isDefault ? s.privateRegistry : undefined;
-        const pullSecret = registryPullSecret(`${name}-registry`, RANCHER_NAMESPACE, registry, childOpts, namespace);
+        const registry = chartRegistry(s.privateRegistry);
+        const pullSecret = registryPullSecret(`${name}-registry`, RANCHER_NAMESPACE, registry, s.privateRegistry, childOpts, namespace);
         if (pullSecret) {
             prerequisites.push(pullSecret);
         }
 
-        const values = this.bootstrapPassword.apply(password => rancherValues({
-            hostname: s.hostname,
-            replicas: s.rancher.replicas,
-            tlsSource: s.tls.source,
-            letsEncryptEmail: s.tls.letsEncryptEmail,
-            letsEncryptEnvironment: s.tls.letsEncryptEnvironment,
-            privateCa: s.tls.privateCa,
-            bootstrapPassword: password,
-            registry: registry?.url,
-            imagePullSecret: pullSecret ? REGISTRY_PULL_SECRET : undefined,
-        }));
-
+        const input = rancherReleaseInput(s, registry);
+        const spec = rancherChart(input);
         this.release = new k8s.helm.v3.Release(name, {
             // The release name is the chart's fullname: it names the `rancher` deployment that hostAliases patch.
-            name: "rancher",
-            chart: "rancher",
-            version: s.versions.rancher,
-            repositoryOpts: { repo: rancherChartRepo(s.rancher.chartRepo) },
+            name: spec.name,
+            chart: spec.chart,
+            version: spec.version,
+            repositoryOpts: { repo: spec.repo },
             namespace: namespace.metadata.name,
             createNamespace: false,
             // Holds the bootstrap password.
-            values: pulumi.secret(values),
+            values: pulumi.secret(this.bootstrapPassword.apply(password => rancherRelease(input, password).values)),
             skipAwait: false,
             waitForJobs: true,
             timeout: args.timeoutSeconds ?? 900,

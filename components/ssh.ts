@@ -1,6 +1,6 @@
 // SSH connection settings for @pulumi/command remote resources.
-import * as command from "@pulumi/command";
-import { SshTarget } from "./config";
+import type * as command from "@pulumi/command";
+import type { SshTarget } from "./config";
 
 /**
  * Connection for a host, through the bastion when one is configured. The private keys are secrets, and

@@ -1,7 +1,8 @@
 import { strict as assert } from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import { CertManager, REGISTRY_PULL_SECRET } from "../components/certManager";
+import { CertManager } from "../components/certManager";
+import { REGISTRY_PULL_SECRET } from "../components/render/helmValues";
 import { allRegistered, byType, dependsOn, recordResources, RecordedResource, settle } from "./helpers/mocks";
 
 const RELEASE = "kubernetes:helm.sh/v3:Release";

@@ -1,7 +1,8 @@
 import { strict as assert } from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import { LoadBalancerSettings, NodeSettings, SshTarget } from "../components/config";
-import { lbNginxConf, NginxLoadBalancer } from "../components/loadBalancer";
+import { NginxLoadBalancer } from "../components/loadBalancer";
+import { lbNginxConf } from "../components/render/nginx";
 import { lbDeleteScript } from "../components/render/lbScripts";
 import { UPSTREAMS } from "../components/render/nginx";
 import { sha256 } from "../components/render/shell";

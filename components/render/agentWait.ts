@@ -179,3 +179,6 @@ export function agentReleaseScript(targets: AgentTarget[]): string {
     }
     return script(...lines);
 }
+
+/** How long the hostAliases stage waits, by default, for the rancher rollout and for agents that must appear. */
+export const AGENT_WAIT_SECONDS = 900;

@@ -1,5 +1,6 @@
 // Helm values for the cert-manager and Rancher charts, plus the pieces of Rancher's private-CA contract
 // (the tls-ca `cacerts.pem` text and the checksum agents compare it with). Pure: settings in, plain objects out.
+import type { StackSettings } from "../config";
 import * as crypto from "crypto";
 import { sha256 } from "./shell";
 
@@ -181,4 +182,89 @@ export function needsCertManager(source: TlsSource): boolean {
 export function dockerConfigJson(registry: string, user: string, password: string): string {
     const auth = Buffer.from(`${user}:${password}`, "utf8").toString("base64");
     return JSON.stringify({ auths: { [registry]: { username: user, password, auth } } });
+}
+
+/** Name of the image pull secret created in each namespace when the private registry needs a login. */
+export const REGISTRY_PULL_SECRET = "rancher-ha-registry";
+
+/** What the charts pull images from: only a default private registry is used, and a login gets a pull secret. */
+export interface ChartRegistry {
+    /** Registry host[:port], when privateRegistry.isDefault. */
+    url?: string;
+    /** The pull secret's name, when that registry needs a login. */
+    pullSecret?: string;
+}
+
+export function chartRegistry(registry?: { url: string; user?: string; password?: unknown; isDefault: boolean }): ChartRegistry {
+    const r = registry?.isDefault ? registry : undefined;
+    const login = r !== undefined && r.user !== undefined && r.password !== undefined;
+    return { url: r?.url, pullSecret: login ? REGISTRY_PULL_SECRET : undefined };
+}
+
+/** One Helm release as a stage installs it (the components and the review render share these). */
+export interface HelmReleaseSpec {
+    /** Release name; also the chart's fullname, which names its workloads. */
+    name: string;
+    namespace: string;
+    chart: string;
+    repo: string;
+    version: string;
+    values: Record<string, unknown>;
+}
+
+/** The cert-manager release, or undefined when the TLS source needs none. */
+export function certManagerRelease(version: string, tlsSource: TlsSource, registry: ChartRegistry): HelmReleaseSpec | undefined {
+    if (!needsCertManager(tlsSource)) {
+        return undefined;
+    }
+    return {
+        name: "cert-manager", namespace: CERT_MANAGER_NAMESPACE, chart: "cert-manager", repo: CERT_MANAGER_CHART_REPO,
+        version, values: certManagerValues({ version, registry: registry.url, imagePullSecret: registry.pullSecret }),
+    };
+}
+
+export interface RancherReleaseInput {
+    hostname: string;
+    version: string;
+    channel: RancherChannel;
+    replicas: number;
+    tls: { source: TlsSource; letsEncryptEmail?: string; letsEncryptEnvironment?: "production" | "staging"; privateCa: boolean };
+    registry: ChartRegistry;
+}
+
+/** The Rancher chart and release name, without the values (which hold the bootstrap password). */
+export function rancherChart(input: RancherReleaseInput): Omit<HelmReleaseSpec, "values"> {
+    return { name: "rancher", namespace: RANCHER_NAMESPACE, chart: "rancher", repo: rancherChartRepo(input.channel), version: input.version };
+}
+
+/** The Rancher release; the values hold the bootstrap password, so the caller keeps them secret. */
+export function rancherRelease(input: RancherReleaseInput, bootstrapPassword: string): HelmReleaseSpec {
+    return {
+        ...rancherChart(input),
+        values: rancherValues({
+            hostname: input.hostname,
+            replicas: input.replicas,
+            tlsSource: input.tls.source,
+            letsEncryptEmail: input.tls.letsEncryptEmail,
+            letsEncryptEnvironment: input.tls.letsEncryptEnvironment,
+            privateCa: input.tls.privateCa,
+            bootstrapPassword,
+            registry: input.registry.url,
+            imagePullSecret: input.registry.pullSecret,
+        }),
+    };
+}
+
+/** The Rancher release's inputs from the stack settings. */
+export function rancherReleaseInput(
+    s: Pick<StackSettings, "hostname" | "versions" | "tls" | "rancher">, registry: ChartRegistry,
+): RancherReleaseInput {
+    return {
+        hostname: s.hostname, version: s.versions.rancher, channel: s.rancher.chartRepo, replicas: s.rancher.replicas,
+        tls: {
+            source: s.tls.source, letsEncryptEmail: s.tls.letsEncryptEmail,
+            letsEncryptEnvironment: s.tls.letsEncryptEnvironment, privateCa: s.tls.privateCa,
+        },
+        registry,
+    };
 }

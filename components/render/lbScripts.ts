@@ -8,6 +8,8 @@
 //   rancher-ha-lb: unchanged | reloaded | started | recreated | restored | removed
 import { fileBundle, script, sha256, shellQuote, SUDO_SH, UNPACK_BUNDLE_SH } from "./shell";
 import { MANAGED_MARKER } from "./nginx";
+import type { LoadBalancerSettings } from "../config";
+import { describeTarget } from "../ssh";
 
 export type LbRunMode = "docker" | "system";
 
@@ -347,4 +349,15 @@ function checkAbs(p: string, what: string): string {
         throw new Error(`lbScripts: ${what} must be an absolute path without "..", got ${JSON.stringify(p)}`);
     }
     return p;
+}
+
+/** The scripts' options for an LB host from its settings and its config's hash. */
+export function lbScriptOptions(lb: LoadBalancerSettings, configHash: string): LbScriptOptions {
+    return {
+        mode: lb.mode,
+        configHash,
+        hostLabel: describeTarget(lb),
+        image: lb.image,
+        publishPorts: [lb.ports.http, lb.ports.https, lb.ports.kubeApi],
+    };
 }

@@ -2,6 +2,7 @@
 //
 // Pure: settings in, text out. The output is byte-for-byte deterministic (backends sorted, no timestamps) so its
 // sha256 is a stable change trigger: the same settings never cause a rewrite or a reload on the host.
+import type { LoadBalancerSettings, NodeSettings } from "../config";
 
 /** One server node as the LB sees it. */
 export interface LbBackend {
@@ -218,4 +219,17 @@ function checkDuration(d: string, what: string) {
     if (!/^\d+(ms|s|m|h)?$/.test(d)) {
         throw new Error(`nginx: ${what} ${JSON.stringify(d)} is not an nginx time (e.g. 5s, 500ms)`);
     }
+}
+
+/** The nginx.conf the LB host runs, for these settings and nodes (node.address is what the LB dials, as RKE does). */
+export function lbNginxConf(lb: LoadBalancerSettings, nodes: NodeSettings[]): string {
+    return renderNginxConf({
+        backends: nodes.map(n => ({ address: n.address, controlplane: n.roles.includes("controlplane") })),
+        listenPorts: lb.ports,
+        workerProcesses: lb.workerProcesses,
+        workerConnections: lb.workerConnections,
+        workerRlimitNofile: lb.workerRlimitNofile,
+        // Debian and RHEL build the stream module as a loadable module; the official image has it built in.
+        moduleIncludes: lb.mode === "system" ? DISTRO_MODULE_INCLUDES : [],
+    });
 }

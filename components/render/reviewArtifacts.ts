@@ -10,19 +10,17 @@
 // inputs), so two renders diff exactly like two deployments would.
 import * as yaml from "js-yaml";
 import type { NodeSettings, StackSettings } from "../config";
-import { REGISTRY_PULL_SECRET } from "../certManager";
-import { lbNginxConf, lbScriptOptions } from "../loadBalancer";
 import { yamlArgs } from "../rkeCluster";
 import { describeTarget } from "../ssh";
 import { redacted } from "../stackFile";
 import { CA_SECRET, INGRESS_SECRET } from "../rancherTls";
-import { agentHostAliasesScript, agentReleaseScript, agentTargets, AgentTarget } from "./agentWait";
+import { AGENT_WAIT_SECONDS, agentHostAliasesScript, agentReleaseScript, agentTargets, AgentTarget } from "./agentWait";
 import {
-    CERT_MANAGER_CHART_REPO, CERT_MANAGER_NAMESPACE, certManagerValues, needsCertManager, RANCHER_NAMESPACE,
-    rancherChartRepo, rancherValues,
+    certManagerRelease, chartRegistry, HelmReleaseSpec, RANCHER_NAMESPACE, rancherRelease, rancherReleaseInput,
 } from "./helmValues";
 import { hostAliasesApplyConfiguration, RANCHER_DEPLOYMENT } from "./hostAliases";
-import { lbApplyScript, lbDeleteScript } from "./lbScripts";
+import { lbApplyScript, lbDeleteScript, lbScriptOptions } from "./lbScripts";
+import { lbNginxConf } from "./nginx";
 import { RkeClusterYamlArgs, rkeClusterConfig, rkeClusterYaml } from "./rkeCluster";
 import { rkePreflightScript, rkeRemoveScript, rkeRequiredPorts, rkeUpScript } from "./rkeScripts";
 import { sha256 } from "./shell";
@@ -142,52 +140,34 @@ function rkeArtifacts(s: StackSettings, lbAddress: string): ReviewArtifact[] {
     ];
 }
 
-/** The private registry the charts pull every image from (only a default registry is), and its pull secret. */
-function chartRegistry(s: StackSettings): { url?: string; pullSecret?: string } {
-    const r = s.privateRegistry?.isDefault ? s.privateRegistry : undefined;
-    const login = r !== undefined && r.user !== undefined && r.password !== undefined;
-    return { url: r?.url, pullSecret: login ? REGISTRY_PULL_SECRET : undefined };
-}
-
-interface HelmRelease {
-    name: string;
-    namespace: string;
-    chart: string;
-    repo: string;
-    version: string;
-}
-
-function releaseArtifacts(dir: string, stage: string, r: HelmRelease, values: Record<string, unknown>): ReviewArtifact[] {
+function releaseArtifacts(dir: string, stage: string, r: HelmReleaseSpec): ReviewArtifact[] {
     const helm = `helm template ${r.name} ${r.chart} --repo ${r.repo} --version ${r.version} --namespace ${r.namespace} -f values.yaml`;
+    const { values, ...release } = r;
     return [
         {
             path: `${dir}/release.yaml`,
             about: `${stage}: the Helm release (chart, repository, version, namespace)`,
-            content: `# Helm release installed by pulumi up. The manifests it renders: ${helm}\n` + dumpYaml(r),
+            content: `# Helm release installed by pulumi up. The manifests it renders: ${helm}\n` + dumpYaml(release),
         },
         { path: `${dir}/values.yaml`, about: `${stage}: the chart values`, content: dumpYaml(values) },
     ];
 }
 
 function certManagerArtifacts(s: StackSettings, notes: string[]): ReviewArtifact[] {
-    if (!needsCertManager(s.tls.source)) {
+    const registry = chartRegistry(s.privateRegistry);
+    const release = certManagerRelease(s.versions.certManager, s.tls.source, registry);
+    if (!release) {
         notes.push(`cert-manager is not installed: tls.source is ${s.tls.source} (the certificate comes from a Secret).`);
         return [];
     }
-    const registry = chartRegistry(s);
     if (registry.pullSecret) {
-        notes.push(`Secret \`${CERT_MANAGER_NAMESPACE}/${registry.pullSecret}\` (image pull login for ${registry.url}, from privateRegistry.user and privateRegistryPassword).`);
+        notes.push(`Secret \`${release.namespace}/${registry.pullSecret}\` (image pull login for ${registry.url}, from privateRegistry.user and privateRegistryPassword).`);
     }
-    const release = {
-        name: "cert-manager", namespace: CERT_MANAGER_NAMESPACE, chart: "cert-manager",
-        repo: CERT_MANAGER_CHART_REPO, version: s.versions.certManager,
-    };
-    const values = certManagerValues({ version: s.versions.certManager, registry: registry.url, imagePullSecret: registry.pullSecret });
-    return releaseArtifacts(STAGE_DIRS.certManager, "cert-manager", release, values);
+    return releaseArtifacts(STAGE_DIRS.certManager, "cert-manager", release);
 }
 
 function rancherArtifacts(s: StackSettings, notes: string[]): ReviewArtifact[] {
-    const registry = chartRegistry(s);
+    const registry = chartRegistry(s.privateRegistry);
     if (registry.pullSecret) {
         notes.push(`Secret \`${RANCHER_NAMESPACE}/${registry.pullSecret}\` (image pull login for ${registry.url}).`);
     }
@@ -199,26 +179,9 @@ function rancherArtifacts(s: StackSettings, notes: string[]): ReviewArtifact[] {
     }
     notes.push(s.rancher.bootstrapPassword ? "bootstrapPassword: set in the stack (redacted in the Rancher values)."
         : "bootstrapPassword: not set, so pulumi up generates one once and keeps it in state (`<redacted:bootstrapPassword>` in the values).");
-    const release = {
-        name: "rancher", namespace: RANCHER_NAMESPACE, chart: "rancher",
-        repo: rancherChartRepo(s.rancher.chartRepo), version: s.versions.rancher,
-    };
-    const values = rancherValues({
-        hostname: s.hostname,
-        replicas: s.rancher.replicas,
-        tlsSource: s.tls.source,
-        letsEncryptEmail: s.tls.letsEncryptEmail,
-        letsEncryptEnvironment: s.tls.letsEncryptEnvironment,
-        privateCa: s.tls.privateCa,
-        bootstrapPassword: redacted("bootstrapPassword"),
-        registry: registry.url,
-        imagePullSecret: registry.pullSecret,
-    });
-    return releaseArtifacts(STAGE_DIRS.rancher, "Rancher", release, values);
+    const release = rancherRelease(rancherReleaseInput(s, registry), redacted("bootstrapPassword"));
+    return releaseArtifacts(STAGE_DIRS.rancher, "Rancher", release);
 }
-
-/** AgentHostAliases' default wait for the rancher rollout and the agents (waitTimeoutSeconds). */
-const AGENT_WAIT_SECONDS = 900;
 
 function hostAliasesArtifacts(s: StackSettings, notes: string[]): ReviewArtifact[] {
     if (!s.hostAliases.enabled) {
