@@ -9,6 +9,7 @@ import * as path from "path";
 import * as net from "net";
 import * as pulumi from "@pulumi/pulumi";
 import { rkeConfigProblems } from "./render/rkeCluster";
+import { rkeYamlKeyProblems, secretYamlPaths } from "./render/rkeKeys";
 
 export type Role = "controlplane" | "etcd" | "worker";
 export const ROLES: readonly Role[] = ["controlplane", "etcd", "worker"];
@@ -140,6 +141,8 @@ export interface StackSettings {
     cluster: ClusterSettings;
     hostAliases: HostAliasesSettings;
     nodeSize?: NodeSize;
+    /** cluster.yml keys the stack has no setting for, deep-merged over the rendered rancher-cluster.yml (plain, no secrets). */
+    rkeOverrides?: Record<string, unknown>;
 }
 
 /** Defaults a user would expect; documented in the README config table. */
@@ -211,6 +214,7 @@ const SCHEMA: KeySchema = {
     },
     hostAliases: { enabled: true, ip: true },
     nodeSize: true,
+    rkeOverrides: "any", // checked against RKE's own keys by parseRkeOverrides
 };
 type KeySchema = { [key: string]: true | "any" | KeySchema };
 
@@ -308,6 +312,7 @@ class Parser {
         const privateRegistry = this.parseRegistry(raw);
         const etcdSnapshots = this.parseSnapshots(raw);
         const cluster = this.parseCluster(raw);
+        const rkeOverrides = this.parseRkeOverrides(raw);
 
         const ha = this.obj(raw, "hostAliases");
         const haIp = this.str(ha, "ip", { key: "hostAliases.ip" });
@@ -341,7 +346,7 @@ class Parser {
         }
         return {
             hostname, nodes, loadBalancer: lb, admin, versions, tls, rancher, privateRegistry, bastion,
-            etcdSnapshots, cluster, hostAliases, nodeSize,
+            etcdSnapshots, cluster, hostAliases, nodeSize, rkeOverrides,
         };
     }
 
@@ -709,6 +714,41 @@ class Parser {
                 drain: this.bool(us, "drain", "cluster.upgradeStrategy.drain") ?? false,
             },
         };
+    }
+
+    /**
+     * rkeOverrides: a map in cluster.yml's own spelling, checked against RKE's keys (render/rkeKeyMap.json). Keys the
+     * stack renders from its settings, one-off actions and secrets are refused, each with the key to use instead.
+     */
+    private parseRkeOverrides(raw: Record<string, unknown>): Record<string, unknown> | undefined {
+        const v = raw.rkeOverrides;
+        if (v === undefined || v === null) {
+            return undefined;
+        }
+        if (typeof v !== "object" || Array.isArray(v)) {
+            this.err("rkeOverrides", "must be a map of cluster.yml keys (snake_case, as RKE writes them), e.g. {services: {kubelet: {extra_args: {max-pods: \"250\"}}}}");
+            return undefined;
+        }
+        const o = v as Record<string, unknown>;
+        const instead: Record<string, string> = {
+            nodes: "use nodes", kubernetes_version: "use versions.kubernetes", private_registries: "use privateRegistry",
+            bastion_host: "use bastion", ssh_key_path: "rancher-ha manages SSH keys", ssh_cert_path: "rancher-ha manages SSH keys",
+            ssh_agent_auth: "rancher-ha manages SSH keys", restore: "restore with `npm run ops -- snapshot-restore`",
+            rotate_certificates: "rotate with `npm run ops -- cert-rotate`", rotate_encryption_key: "a one-off action, not a setting",
+        };
+        const before = this.errors.length;
+        for (const k of Object.keys(o).filter(x => instead[x] !== undefined)) {
+            this.err(`rkeOverrides.${k}`, `not allowed here: ${instead[k]}`);
+        }
+        const rest = Object.fromEntries(Object.entries(o).filter(([k]) => instead[k] === undefined));
+        for (const problem of rkeYamlKeyProblems(rest, "rkeOverrides.", suggest)) {
+            this.errors.push(problem);
+        }
+        for (const p of secretYamlPaths(rest)) {
+            this.err(`rkeOverrides.${p}`, "holds a secret, and rkeOverrides is plain text in Pulumi.<stack>.yaml; " +
+                "configure it with the stack's secret keys where one exists, or outside rancher-ha");
+        }
+        return this.errors.length === before ? o : undefined;
     }
 
     // ---- SSH ----

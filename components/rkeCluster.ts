@@ -209,5 +209,6 @@ export function yamlArgs(s: StackSettings, sans: string[], registryPassword?: st
         upgradeStrategy: s.cluster.upgradeStrategy,
         privateRegistry: s.privateRegistry && { ...s.privateRegistry, password: registryPassword },
         bastion: s.bastion,
+        overrides: s.rkeOverrides,
     };
 }

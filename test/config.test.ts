@@ -211,6 +211,21 @@ describe("config", () => {
                 "rancher-ha:etcdSnapshots.creation", /"30m" must be whole hours/);
         });
 
+        it("rkeOverrides: RKE's own keys only, no keys the stack renders, no secrets", () => {
+            const ok = parseConfig({ ...base(), rkeOverrides: { services: { kubelet: { extra_args: { "max-pods": "250" } } }, dns: { provider: "coredns" } } }, opts);
+            assert.deepEqual(ok.settings.rkeOverrides, { services: { kubelet: { extra_args: { "max-pods": "250" } } }, dns: { provider: "coredns" } });
+            assert.equal(parseConfig(base(), opts).settings.rkeOverrides, undefined);
+            oneProblem({ ...base(), rkeOverrides: { services: { kubelet: { extra_argz: {} } } } }, "rancher-ha:rkeOverrides.services.kubelet.extra_argz",
+                /not a key RKE reads here \(did you mean "extra_args"\?\); known keys: image, extra_args,/);
+            oneProblem({ ...base(), rkeOverrides: { nodes: [] } }, "rancher-ha:rkeOverrides.nodes", /not allowed here: use nodes/);
+            oneProblem({ ...base(), rkeOverrides: { restore: { restore: true } } }, "rancher-ha:rkeOverrides.restore", /npm run ops -- snapshot-restore/);
+            oneProblem({ ...base(), rkeOverrides: { network: { weave_network_provider: { password: "pw-in-plain-text" } } } },
+                "rancher-ha:rkeOverrides.network.weave_network_provider.password", /holds a secret/);
+            oneProblem({ ...base(), rkeOverrides: "services: {}" }, "rancher-ha:rkeOverrides", /must be a map of cluster\.yml keys/);
+            assert.ok(!problems({ ...base(), rkeOverrides: { network: { weave_network_provider: { password: "pw-in-plain-text" } } } })
+                .join("\n").includes("pw-in-plain-text"));
+        });
+
         it("admin.host that is not a node", () => {
             oneProblem({ ...base(), admin: { host: "192.0.2.14" } }, "rancher-ha:admin.host",
                 /"192\.0\.2\.14" is not one of the nodes' addresses; use a node address \(did you mean "192\.0\.2\.1[1-3]"\?\) or "local"/);

@@ -61,6 +61,11 @@ export interface RkeClusterYamlArgs {
     upgradeStrategy: { maxUnavailableWorker: string; maxUnavailableControlplane: string; drain: boolean };
     privateRegistry?: { url: string; user?: string; password?: string; isDefault: boolean };
     bastion?: RkeSshHostInput;
+    /**
+     * rkeOverrides: cluster.yml keys the stack has no setting for (e.g. kept from an adopted cluster), deep-merged
+     * over the rendered config last (see mergeRkeOverrides). Keys are checked against RKE's by config.ts.
+     */
+    overrides?: Record<string, unknown>;
 }
 
 /** Path of a key file as written in the yml (RKE expands a leading `~/` itself). */
@@ -221,7 +226,26 @@ export function rkeClusterConfig(a: RkeClusterYamlArgs): Record<string, unknown>
             ssh_key_path: sshKeyPathFor(a, a.bastion.keyId),
         };
     }
-    return cfg;
+    return a.overrides ? mergeRkeOverrides(cfg, a.overrides) : cfg;
+}
+
+/**
+ * `overrides` deep-merged over `base`: maps merge key by key, anything else (lists, scalars) replaces, and null
+ * removes the key (so an override can also take out a key the renderer writes). Neither input is modified.
+ */
+export function mergeRkeOverrides(base: Record<string, unknown>, overrides: Record<string, unknown>): Record<string, unknown> {
+    const isMap = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+    const out: Record<string, unknown> = { ...base };
+    for (const [k, v] of Object.entries(overrides)) {
+        if (v === null) {
+            delete out[k];
+        } else if (isMap(v)) {
+            out[k] = mergeRkeOverrides(isMap(out[k]) ? out[k] as Record<string, unknown> : {}, v);
+        } else {
+            out[k] = v;
+        }
+    }
+    return out;
 }
 
 const HEADER = "# Managed by rancher-ha (Pulumi). Edit the stack config and run `pulumi up`; edits here are overwritten.\n";

@@ -161,6 +161,26 @@ describe("render: rancher-cluster.yml", () => {
         assert.match(rkeConfigProblems(s3).join("\n"), /etcdSnapshots\.creation: "30m" must be whole hours/);
     });
 
+    it("rkeOverrides are deep-merged last: maps merge, lists and scalars replace, null removes", () => {
+        const withOverrides = (overrides: Record<string, unknown>) =>
+            render({ ...minimalRaw(), rkeOverrides: overrides }).doc;
+        const plain = render(minimalRaw()).doc;
+        const doc = withOverrides({
+            services: { kubelet: { extra_args: { "max-pods": "250" }, fail_swap_on: null }, etcd: { retention: "72h" } },
+            authentication: { sans: ["192.0.2.10", "rancher.example.com", "10.0.0.5"] },
+            dns: { provider: "coredns" },
+        });
+        assert.deepEqual(unknownKeys(doc, KEYS.keys), []);
+        assert.deepEqual(doc.services.kubelet, { extra_args: { "max-pods": "250" } }, "fail_swap_on removed by null");
+        assert.deepEqual(doc.services.etcd, { ...plain.services.etcd, retention: "72h" }, "other etcd keys kept");
+        assert.deepEqual(doc.authentication, { strategy: "x509", sans: ["192.0.2.10", "rancher.example.com", "10.0.0.5"] });
+        assert.deepEqual(doc.dns, { provider: "coredns" });
+        assert.deepEqual({ ...doc, services: plain.services, authentication: plain.authentication, dns: undefined }, { ...plain, dns: undefined });
+        // An override is part of what decides whether rke up runs.
+        const plan = (o?: Record<string, unknown>) => rkeUpPlan(yamlArgs(settingsFrom({ ...minimalRaw(), ...(o ? { rkeOverrides: o } : {}) }), ["192.0.2.10", "rancher.example.com"]));
+        assert.notEqual(plan({ dns: { provider: "coredns" } }), plan());
+    });
+
     it("helpers: key paths and durations", () => {
         assert.equal(rkeKeyPath("~/rancher-ha/", "0123456789abcdef"), "~/rancher-ha/keys/0123456789abcdef");
         assert.equal(rkeKeyPath("~", "0123456789abcdef"), "~/keys/0123456789abcdef");

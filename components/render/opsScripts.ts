@@ -1,0 +1,366 @@
+// Remote scripts of the day-2 operations (`npm run ops`, scripts/ops.ts). Pure renderers, same rules as every
+// remote script here (CONTRIBUTING.md): POSIX sh, values through shellQuote, files and secrets on stdin, results on
+// stdout in one framed block (base64), progress on stderr.
+//
+// snapshot-save / snapshot-restore / cert-rotate run rke in the admin work dir the RkeCluster stage keeps
+//   (rancher-cluster.yml, rancher-cluster.rkestate, keys/), so rke finds exactly the files `rke up` used. A missing
+//   file is reported with the command that puts it back, never guessed.
+// recover-state runs on a controlplane node and prints the kube-system/full-cluster-state object RKE keeps in the
+//   cluster, read with the node's own kubeconfig (kubecfg-kube-node.yaml) like RKE itself does.
+// install-recovered writes a recovered state, kubeconfig, cluster.yml and key into the work dir (0600), never
+//   replacing a different file unless asked, and then only after keeping a copy.
+import { RKE_FILES } from "./rkeScripts";
+import { fileBundle, script, shellPath, shellQuote, SUDO_SH, UNPACK_BUNDLE_SH } from "./shell";
+
+const FRAME_BEGIN = "-----BEGIN RANCHER-HA OPS RESULT-----";
+const FRAME_END = "-----END RANCHER-HA OPS RESULT-----";
+const FULL_STATE = "full-cluster-state";
+
+/** Ours: what ops did in the work dir (rke's output of each run, and the snapshots saved through ops). */
+export const OPS_FILES = {
+    log: "ops.log",
+    snapshots: "snapshots.log",
+    lock: ".rancher-ha-ops.lock",
+} as const;
+
+/** RKE's `rke cert rotate --service` values (cmd/cert.go: the service container names). */
+export const ROTATABLE_SERVICES = ["etcd", "kubelet", "kube-apiserver", "kube-proxy", "kube-scheduler", "kube-controller-manager"] as const;
+
+/** Snapshot names as RKE uses them in file names (/opt/rke/etcd-snapshots/<name>.zip), without the extension. */
+export function snapshotNameProblem(name: string): string | undefined {
+    if (name.endsWith(".zip")) {
+        return `snapshot names are given without the .zip extension (RKE adds it): use ${name.slice(0, -4)}`;
+    }
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,127}$/.test(name)) {
+        return `"${name}" is not a usable snapshot name: letters, digits and _ . : + - only, starting with a letter or digit`;
+    }
+    return undefined;
+}
+
+export interface OpsWorkDirArgs {
+    workDir: string;
+    rkePath: string;
+    /** Expected `rke --version` (versions.rke). */
+    rkeVersion: string;
+    /** How messages name the admin host, e.g. rancher@192.0.2.11:22 or "local". */
+    hostLabel: string;
+    /** Shell command that writes stdin to a file on the admin host, for restore instructions (see restoreHint). */
+    stack: string;
+    /** `ssh user@host -p port` prefix for the restore instructions, or undefined for a local admin host. */
+    sshToAdmin?: string;
+}
+
+/** How to put lost work dir files back, as exact commands (the state from Pulumi, the rest rendered again). */
+export function restoreHint(a: Pick<OpsWorkDirArgs, "workDir" | "stack" | "sshToAdmin">): string {
+    const target = `${a.workDir.replace(/\/+$/, "")}/${RKE_FILES.state}`;
+    const put = a.sshToAdmin
+        ? `| ${a.sshToAdmin} ${shellQuote(`umask 077; mkdir -p ${a.workDir} && cat > ${target}`)}`
+        : `> ${target}`;
+    return `the state file comes back from the stack: pulumi stack output --stack ${a.stack} --show-secrets rkeState ${put}; ` +
+        `rancher-cluster.yml and keys/ come back with: npm run ops -- restore-workdir --stack ${a.stack}`;
+}
+
+/** Checks and lock shared by the work dir operations; defines run_rke and result helpers. */
+function workDirPrelude(a: OpsWorkDirArgs): string {
+    const F = RKE_FILES;
+    return `WORK=${shellPath(a.workDir)}
+RKE=${shellPath(a.rkePath)}
+HOST=${shellQuote(a.hostLabel)}
+HINT=${shellQuote(restoreHint(a))}
+fail() { echo "rancher-ha ops: $HOST: $*" >&2; exit 1; }
+[ -d "$WORK" ] || fail "the admin work dir $WORK does not exist (lost disk or another admin host?); $HINT"
+cd "$WORK"
+MISSING=""
+[ -s ${F.config} ] || MISSING="$MISSING ${F.config}"
+[ -s ${F.state} ] || MISSING="$MISSING ${F.state}"
+if [ -s ${F.config} ]; then
+  for k in $(awk '$1 == "ssh_key_path:" || ($1 == "-" && $2 == "ssh_key_path:") { print $NF }' ${F.config} | tr -d '"' | sort -u); do
+    case "$k" in "~/"*) k="$HOME/\${k#"~/"}" ;; esac
+    [ -r "$k" ] || MISSING="$MISSING $k"
+  done
+fi
+[ -z "$MISSING" ] || fail "missing in $WORK:$MISSING; rke cannot work on the cluster without them. $HINT"
+# One operation at a time in this work dir.
+mkdir ${OPS_FILES.lock} 2>/dev/null || fail "another ops command is running in $WORK (if none is, one was killed: rmdir $WORK/${OPS_FILES.lock})"
+TMP=$(mktemp -d "$WORK/.ops.XXXXXX")
+trap 'rm -rf "$TMP"; rmdir "$WORK/${OPS_FILES.lock}" 2>/dev/null || true' EXIT
+trap 'exit 1' HUP INT TERM
+WANT=${shellQuote(a.rkeVersion)}
+command -v "$RKE" >/dev/null 2>&1 || fail "rke not found (admin.rkePath: $RKE); install rke $WANT on the admin host"
+HAVE=$("$RKE" --version 2>/dev/null | sed -n 's/^rke version \\([^ ]*\\).*/\\1/p' | head -n 1)
+[ "$HAVE" = "$WANT" ] || fail "$RKE is rke \${HAVE:-of unknown version}, but versions.rke is $WANT; run ops with the rke that manages this cluster"
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+# run_rke ARGS...: rke in the work dir, output to stderr and ops.log; fails with its last lines.
+run_rke() {
+  echo "rancher-ha ops: $HOST: rke $*" >&2
+  echo "=== $STAMP rke $*" >> ${OPS_FILES.log}
+  { "$RKE" "$@" 2>&1 && echo 0 > "$TMP/rc" || echo $? > "$TMP/rc"; } | tee -a ${OPS_FILES.log} >&2
+  if [ "$(cat "$TMP/rc")" != 0 ]; then
+    fail "rke $1 $2 failed (exit $(cat "$TMP/rc")); the output above is in $WORK/${OPS_FILES.log}; the README's troubleshooting section lists the common causes"
+  fi
+}
+# backup FILE: a dated copy next to it (0600), printed in the result.
+backup() {
+  if [ -s "$1" ]; then cp -p "$1" "$1.$2-$STAMP"; echo "backup $1.$2-$STAMP" >> "$TMP/result"; fi
+}
+: > "$TMP/result"`;
+}
+
+/** The framed result block: lines of TMP/result, then the state and kubeconfig when asked. */
+function resultBlock(withFiles: boolean): string {
+    const F = RKE_FILES;
+    return `echo ${shellQuote(FRAME_BEGIN)}
+cat "$TMP/result"
+${withFiles ? `printf 'rkestate '; base64 < ${F.state} | tr -d '\\n'; echo
+if [ -s ${F.kubeconfig} ]; then printf 'kubeconfig '; base64 < ${F.kubeconfig} | tr -d '\\n'; echo; fi` : ""}
+echo ${shellQuote(FRAME_END)}`;
+}
+
+export interface SnapshotSaveArgs extends OpsWorkDirArgs {
+    name: string;
+    /** Save again under a name ops already used. */
+    overwrite?: boolean;
+}
+
+/** `rke etcd snapshot-save --name`: a one-off snapshot on every etcd node (and S3 when backup_config has it). */
+export function snapshotSaveScript(a: SnapshotSaveArgs): string {
+    const problem = snapshotNameProblem(a.name);
+    if (problem) {
+        throw new Error(problem);
+    }
+    const F = RKE_FILES;
+    return script(
+        workDirPrelude(a),
+        `NAME=${shellQuote(a.name)}
+if [ ${a.overwrite ? "1" : "0"} = 0 ] && awk -v n="$NAME" '$1 == n { found = 1 } END { exit !found }' ${OPS_FILES.snapshots} 2>/dev/null; then
+  fail "a snapshot named $NAME was saved before ($(awk -v n="$NAME" '$1 == n { print $2 }' ${OPS_FILES.snapshots} | tail -n 1)); saving again replaces it on every etcd node: choose another --name, or pass --overwrite"
+fi
+run_rke etcd snapshot-save --config ${F.config} --name "$NAME"
+K8S=$(awk '$1 == "kubernetes_version:" { print $2; exit }' ${F.config} | tr -d '"')
+echo "$NAME $STAMP kubernetes=$K8S rke=$HAVE" >> ${OPS_FILES.snapshots}
+chmod 600 ${OPS_FILES.snapshots} ${OPS_FILES.log}
+echo "snapshot $NAME" >> "$TMP/result"`,
+        resultBlock(false),
+    );
+}
+
+export interface SnapshotRestoreArgs extends OpsWorkDirArgs {
+    name: string;
+}
+
+/**
+ * `rke etcd snapshot-restore --name`: rolls the whole cluster back to the snapshot (RKE removes the Kubernetes
+ * containers and etcd data on every node, restores etcd, then runs the equivalent of rke up). The state file and
+ * kubeconfig are copied aside first; the new ones are returned so the caller can keep them.
+ */
+export function snapshotRestoreScript(a: SnapshotRestoreArgs): string {
+    const problem = snapshotNameProblem(a.name);
+    if (problem) {
+        throw new Error(problem);
+    }
+    const F = RKE_FILES;
+    return script(
+        workDirPrelude(a),
+        `NAME=${shellQuote(a.name)}
+awk -v n="$NAME" '$1 == n { found = 1 } END { exit !found }' ${OPS_FILES.snapshots} 2>/dev/null ||
+  echo "rancher-ha ops: $HOST: $NAME was not saved through ops (not in ${OPS_FILES.snapshots}); rke looks for it on the etcd nodes (/opt/rke/etcd-snapshots) and in S3" >&2
+backup ${F.state} before-restore
+backup ${F.kubeconfig} before-restore
+run_rke etcd snapshot-restore --config ${F.config} --name "$NAME"
+echo "restored $NAME" >> "$TMP/result"`,
+        resultBlock(true),
+    );
+}
+
+export interface CertRotateArgs extends OpsWorkDirArgs {
+    /** Services to rotate (empty: all service certificates). */
+    services: string[];
+    /** Also rotate the cluster CA (every certificate, kubeconfigs and service account tokens change). */
+    rotateCa: boolean;
+}
+
+/** `rke cert rotate [--service s]... [--rotate-ca]`; state and kubeconfig copied aside first, the new ones returned. */
+export function certRotateScript(a: CertRotateArgs): string {
+    const bad = a.services.filter(s => !(ROTATABLE_SERVICES as readonly string[]).includes(s));
+    if (bad.length > 0) {
+        throw new Error(`unknown service ${bad.join(", ")}; rke cert rotate --service takes ${ROTATABLE_SERVICES.join(", ")}`);
+    }
+    const F = RKE_FILES;
+    const flags = [...a.services.flatMap(s => ["--service", s]), ...(a.rotateCa ? ["--rotate-ca"] : [])];
+    return script(
+        workDirPrelude(a),
+        `backup ${F.state} before-rotate
+backup ${F.kubeconfig} before-rotate
+run_rke cert rotate --config ${F.config}${flags.map(f => ` ${shellQuote(f)}`).join("")}
+echo "rotated ${a.rotateCa ? "ca+all" : a.services.length > 0 ? a.services.join(",") : "all"}" >> "$TMP/result"`,
+        resultBlock(true),
+    );
+}
+
+export interface OpsResult {
+    /** Plain lines of the result (e.g. "snapshot nightly", "backup rancher-cluster.rkestate.before-restore-..."). */
+    lines: string[];
+    rkeState?: string;
+    kubeconfig?: string;
+    /** recover-state: the full-cluster-state object as `kubectl get -o json` printed it. */
+    object?: string;
+}
+
+/** Extracts the framed result; base64 fields decoded. */
+export function parseOpsResult(stdout: string): OpsResult {
+    const start = stdout.indexOf(FRAME_BEGIN);
+    const end = stdout.indexOf(FRAME_END, start);
+    if (start < 0 || end < 0) {
+        throw new Error("the remote script printed no result block (it failed before the end; its messages are above)");
+    }
+    const r: OpsResult = { lines: [] };
+    const b64 = (v: string, what: string) => {
+        if (!/^[A-Za-z0-9+/]*=*$/.test(v)) {
+            throw new Error(`result block: ${what} is not base64`);
+        }
+        return Buffer.from(v, "base64").toString("utf8");
+    };
+    for (const line of stdout.slice(start + FRAME_BEGIN.length, end).split("\n").map(l => l.trim()).filter(Boolean)) {
+        const [k, ...rest] = line.split(" ");
+        const v = rest.join(" ");
+        if (k === "rkestate") {
+            r.rkeState = b64(v, k);
+        } else if (k === "kubeconfig") {
+            r.kubeconfig = b64(v, k);
+        } else if (k === "object") {
+            r.object = b64(v, k);
+        } else {
+            r.lines.push(line);
+        }
+    }
+    return r;
+}
+
+// ---- recovery ----
+
+export interface RecoverStateArgs {
+    /** How messages name the node, e.g. root@192.0.2.21:22. */
+    nodeLabel: string;
+    /** RKE's prefix_path, when the cluster was built with one. Default "/". */
+    prefixPath?: string;
+}
+
+/**
+ * On a controlplane node: prints kube-system/full-cluster-state (Secret, else the ConfigMap older RKE releases wrote)
+ * as `object <Kind> <base64 JSON>` in the result block. kubectl runs from the kubelet container's image with the
+ * node's own kubeconfig, as RKE does (services/controlplane.go RunGetStateFileFromConfigMap); a kubectl on the node
+ * (run with sudo: the node certificates are root's) is the fallback. The state holds every key of the cluster: it
+ * only ever goes to stdout, never to the log.
+ */
+export function recoverStateScript(a: RecoverStateArgs): string {
+    const k8sDir = `${(a.prefixPath ?? "/").replace(/\/+$/, "")}/etc/kubernetes`;
+    return script(
+        `NODE=${shellQuote(a.nodeLabel)}
+fail() { echo "rancher-ha ops: $NODE: $*" >&2; exit 1; }
+${SUDO_SH}
+KDIR=${shellQuote(k8sDir)}
+KCFG=/etc/kubernetes/ssl/kubecfg-kube-node.yaml
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+if command -v docker >/dev/null 2>&1 && IMAGE=$(docker inspect kubelet --format '{{.Config.Image}}' 2>/dev/null) && [ -n "$IMAGE" ]; then
+  SRC=$(docker inspect kubelet --format '{{ range .Mounts }}{{ if eq .Destination "/etc/kubernetes" }}{{ .Source }}{{ end }}{{ end }}' 2>/dev/null || true)
+  SRC=\${SRC:-$KDIR}
+  echo "rancher-ha ops: $NODE: reading the cluster state with kubectl from the kubelet image $IMAGE" >&2
+  kc() { docker run --rm --net=host -v "$SRC:/etc/kubernetes:ro" --entrypoint kubectl "$IMAGE" --kubeconfig "$KCFG" --request-timeout=20s "$@"; }
+elif command -v kubectl >/dev/null 2>&1 && $SUDO test -r "$KDIR/ssl/kubecfg-kube-node.yaml"; then
+  echo "rancher-ha ops: $NODE: reading the cluster state with the node's kubectl" >&2
+  kc() { $SUDO kubectl --kubeconfig "$KDIR/ssl/kubecfg-kube-node.yaml" --request-timeout=20s "$@"; }
+else
+  fail "no kubelet container here and no kubectl with $KDIR/ssl/kubecfg-kube-node.yaml: this is not an RKE node, or $(id -un) cannot use Docker (sudo usermod -aG docker $(id -un)); run recover --from a controlplane node"
+fi
+LAST=""
+for kind in secret configmap; do
+  if kc -n kube-system get "$kind" ${FULL_STATE} -o json > "$TMP/object" 2> "$TMP/err"; then
+    echo ${shellQuote(FRAME_BEGIN)}
+    printf 'object '; base64 < "$TMP/object" | tr -d '\\n'; echo
+    echo ${shellQuote(FRAME_END)}
+    exit 0
+  fi
+  LAST=$(tail -n 1 "$TMP/err")
+  case "$LAST" in *NotFound*|*"not found"*) ;; *) break ;; esac
+done
+fail "could not read kube-system/${FULL_STATE} (Secret or ConfigMap): \${LAST:-no output}; check that kube-apiserver runs on this node (docker ps --filter name=kube-apiserver) and that the cluster was built by RKE"`,
+    );
+}
+export interface InstallRecoveredArgs {
+    workDir: string;
+    hostLabel: string;
+    /** Replace files that differ (each kept as <file>.replaced-<time>). */
+    replace: boolean;
+}
+
+export interface RecoveredFiles {
+    rkeState: string;
+    kubeconfig?: string;
+    clusterYml?: string;
+    /** SSH keys the yml names (keys/<keyId>). */
+    keys?: { keyId: string; privateKey: string }[];
+}
+
+/** stdin of installRecoveredScript (secret: holds the state and maybe a key). */
+export function installRecoveredBundle(f: RecoveredFiles): string {
+    const F = RKE_FILES;
+    const keys = [...new Map((f.keys ?? []).map(k => [k.keyId, k])).values()];
+    for (const k of keys) {
+        if (!/^[0-9a-f]{16}$/.test(k.keyId)) {
+            throw new Error(`installRecoveredBundle: keyId "${k.keyId}" is not 16 hex characters`);
+        }
+    }
+    return fileBundle([
+        { name: F.state, mode: "600", content: f.rkeState },
+        ...(f.kubeconfig ? [{ name: F.kubeconfig, mode: "600", content: f.kubeconfig }] : []),
+        ...(f.clusterYml ? [{ name: F.config, mode: "600", content: f.clusterYml }] : []),
+        ...keys.map(k => ({ name: `key-${k.keyId}`, mode: "600", content: k.privateKey })),
+    ]);
+}
+
+/**
+ * Puts recovered files into the admin work dir: absent -> written, identical -> left, different -> refused (all
+ * checked before anything is written) unless `replace`, which keeps the old file aside first. Afterwards the first
+ * `pulumi up` runs rke up (the markers of the last run are removed) and exports the state to the stack.
+ */
+export function installRecoveredScript(a: InstallRecoveredArgs): string {
+    const F = RKE_FILES;
+    return script(
+        `WORK=${shellPath(a.workDir)}
+HOST=${shellQuote(a.hostLabel)}
+fail() { echo "rancher-ha ops: $HOST: $*" >&2; exit 1; }
+${UNPACK_BUNDLE_SH}
+umask 077
+mkdir -p "$WORK/${F.keys}"
+chmod 700 "$WORK" "$WORK/${F.keys}"
+IN=$(mktemp -d "$WORK/.recovered.XXXXXX")
+trap 'rm -rf "$IN"' EXIT
+unpack_bundle "$IN"
+[ -s "$IN/${F.state}" ] || fail "no state file on stdin (rancher-ha internal error)"
+cd "$WORK"
+# target of an incoming file: keys go to keys/<keyId>
+dest() { case "$1" in key-*) echo "${F.keys}/\${1#key-}" ;; *) echo "$1" ;; esac; }
+CONFLICTS=""
+for f in "$IN"/*; do
+  n=\${f##*/}; d=$(dest "$n")
+  if [ -e "$d" ] && ! cmp -s "$f" "$d"; then CONFLICTS="$CONFLICTS $d"; fi
+done
+if [ -n "$CONFLICTS" ] && [ ${a.replace ? "1" : "0"} = 0 ]; then
+  fail "$WORK already has different:$CONFLICTS; nothing was written. If the recovered files are the right ones (the work dir is stale), run recover again with --replace: the current files are kept as <file>.replaced-<time>"
+fi
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+CHANGED=0
+echo ${shellQuote(FRAME_BEGIN)}
+for f in "$IN"/*; do
+  n=\${f##*/}; d=$(dest "$n")
+  if [ -e "$d" ] && cmp -s "$f" "$d"; then echo "kept $d"; continue; fi
+  if [ -e "$d" ]; then cp -p "$d" "$d.replaced-$STAMP"; echo "backup $d.replaced-$STAMP"; fi
+  mv -f "$f" "$d"; chmod 600 "$d"; CHANGED=1
+  echo "wrote $d"
+done
+# The next rke up through Pulumi must run (and export this state), whatever ran in this directory before.
+if [ "$CHANGED" = 1 ]; then rm -f ${F.lastUp} ${F.lastPlan}; fi
+echo ${shellQuote(FRAME_END)}`,
+    );
+}

@@ -1,0 +1,82 @@
+// npm run ops -- <command> --stack <name> [options]: day-2 operations on a rancher-ha cluster, as explicit commands
+// (never a side effect of pulumi up). See docs/readme/operations.md.
+import { parseArgs, OptionSpec } from "./ops/args";
+import * as cmd from "./ops/commands";
+
+interface CommandDef {
+    run: (o: ReturnType<typeof parseArgs>["options"], io: cmd.Io) => Promise<number>;
+    options: Record<string, OptionSpec>;
+    usage: string;
+}
+
+const COMMANDS: Record<string, CommandDef> = {
+    "snapshot-save": {
+        run: cmd.snapshotSave, options: { name: { value: true }, overwrite: {} },
+        usage: "--name <name> [--overwrite]   etcd snapshot on every etcd node (rke etcd snapshot-save)",
+    },
+    "snapshot-restore": {
+        run: cmd.snapshotRestore, options: { name: { value: true }, yes: {}, "save-state": { value: true }, "save-kubeconfig": { value: true } },
+        usage: "--name <name> --yes [--save-state <file>] [--save-kubeconfig <file>]   roll the cluster back (rke etcd snapshot-restore)",
+    },
+    "cert-rotate": {
+        run: cmd.certRotate,
+        options: { service: { value: true, repeat: true }, "rotate-ca": {}, yes: {}, "save-state": { value: true }, "save-kubeconfig": { value: true } },
+        usage: "[--service <s>]... [--rotate-ca --yes] [--save-state <file>] [--save-kubeconfig <file>]   rke cert rotate",
+    },
+    recover: {
+        run: cmd.recover,
+        options: {
+            from: { value: true }, port: { value: true }, user: { value: true }, "keep-system-images": {}, write: {}, replace: {},
+            "kubeconfig-out": { value: true },
+        },
+        usage: "--from <controlplane address> [--user <u>] [--port <p>] [--keep-system-images] [--write] [--replace] [--kubeconfig-out <file>]   adopt a cluster from its full-cluster-state",
+    },
+    "restore-workdir": {
+        run: cmd.restoreWorkdir, options: { replace: {} },
+        usage: "[--replace] < state   put rancher-cluster.yml, keys/ and the piped state back in the admin work dir",
+    },
+    "agents-redeploy": {
+        run: cmd.agentsRedeploy,
+        options: { kubeconfig: { value: true }, "ca-file": { value: true }, "rancher-url": { value: true }, manifest: { value: true }, "dry-run": {} },
+        usage: "--kubeconfig <file> [--ca-file <pem> | --rancher-url <url>] [--manifest <file>] [--dry-run]   CATTLE_CA_CHECKSUM of the agents",
+    },
+};
+
+function usage(): string {
+    return "usage: npm run ops -- <command> --stack <name> [--cwd <project dir>] [--identity <key file>] [--ssh-option <opt>]... [options]\n\n" +
+        Object.entries(COMMANDS).map(([n, c]) => `  ${n} ${c.usage}\n`).join("");
+}
+
+async function main(argv: string[]): Promise<number> {
+    const name = argv[0];
+    const def = name ? COMMANDS[name] : undefined;
+    if (!def) {
+        process.stderr.write(`${name && name !== "help" && name !== "--help" ? `unknown command "${name}"\n` : ""}${usage()}`);
+        return name && name !== "help" && name !== "--help" ? 1 : 0;
+    }
+    const io: cmd.Io = {
+        out: s => process.stdout.write(s),
+        err: s => process.stderr.write(s),
+        stdinIsTty: process.stdin.isTTY === true,
+        readStdin: () => new Promise(resolve => {
+            let data = "";
+            process.stdin.setEncoding("utf8");
+            process.stdin.on("data", d => (data += d));
+            process.stdin.on("end", () => resolve(data));
+        }),
+    };
+    try {
+        const { options } = parseArgs(argv, def.options);
+        if (options.help) {
+            process.stdout.write(`npm run ops -- ${name} --stack <name> ${def.usage}\n`);
+            return 0;
+        }
+        return await def.run(options, io);
+    } catch (e) {
+        // Config errors and user mistakes: one message, no stack trace.
+        process.stderr.write(`rancher-ha ops ${name}: ${(e as Error).message}\n`);
+        return 1;
+    }
+}
+
+main(process.argv.slice(2)).then(code => { process.exitCode = code; });

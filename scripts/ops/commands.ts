@@ -1,0 +1,386 @@
+// The ops commands. Each prints what it did and the next step on stdout; progress (rke's output) streams on stderr.
+import * as fs from "fs";
+import * as http from "http";
+import * as https from "https";
+import * as path from "path";
+import * as yaml from "js-yaml";
+import { keyId } from "../../components/config";
+import { yamlArgs } from "../../components/rkeCluster";
+import { agentCaChecksum, agentRedeployBundle, agentRedeployScript } from "../../components/render/agentRedeploy";
+import {
+    certRotateScript, installRecoveredBundle, installRecoveredScript, OpsWorkDirArgs, parseOpsResult, recoverStateScript,
+    RecoveredFiles, ROTATABLE_SERVICES, snapshotNameProblem, snapshotRestoreScript, snapshotSaveScript,
+} from "../../components/render/opsScripts";
+import { rkeClusterYaml, rkeKeyPath } from "../../components/render/rkeCluster";
+import {
+    fullStateFromObject, parseRkeState, ParsedRkeState, rebuildClusterYml, recoverStackConfig, RecoveryNote,
+} from "../../components/render/rkeRecovery";
+import { readStackFile, toolSettings } from "../../components/stackFile";
+import { flag, list, ParsedArgs, str } from "./args";
+import { expandHome, RemoteTarget, runScript, sshCommandFor } from "./remote";
+import { adminTarget, keyFileFor, loadStack, OpsStack, readKeyFile } from "./stack";
+import { stackRenderer, withEntries } from "./stackRender";
+
+export interface Io {
+    out: (s: string) => void;
+    err: (s: string) => void;
+    /** The whole of stdin (for commands that take a state on stdin). */
+    readStdin: () => Promise<string>;
+    stdinIsTty: boolean;
+}
+
+type Opts = ParsedArgs["options"];
+
+/** A failure the user can fix: printed as one message, exit 1. */
+export class OpsError extends Error {}
+
+function cwdOf(o: Opts): string {
+    return path.resolve(str(o, "cwd") ?? process.cwd());
+}
+
+function stackName(o: Opts): string {
+    const s = str(o, "stack");
+    if (!s) {
+        throw new OpsError("--stack <name> is required (the Pulumi stack, as in Pulumi.<name>.yaml)");
+    }
+    return s;
+}
+
+interface WorkDirContext {
+    stack: OpsStack;
+    name: string;
+    target: RemoteTarget | "local";
+    args: OpsWorkDirArgs;
+    sshOptions: string[];
+}
+
+function workDirContext(o: Opts): WorkDirContext {
+    const name = stackName(o);
+    const stack = loadStack(cwdOf(o), name);
+    const s = stack.settings;
+    const target = adminTarget(s, stack.file.raw, str(o, "identity"));
+    return {
+        stack, name, target, sshOptions: list(o, "ssh-option"),
+        args: {
+            workDir: s.admin.workDir, rkePath: s.admin.rkePath, rkeVersion: s.versions.rke, stack: name,
+            hostLabel: target === "local" ? "local" : `${target.user}@${target.address}:${target.port}`,
+            sshToAdmin: target === "local" ? undefined : sshCommandFor(target),
+        },
+    };
+}
+
+/** Writes a secret file here: mode 0600, never over an existing file. */
+function saveSecretFile(p: string, content: string): void {
+    fs.writeFileSync(p, content, { mode: 0o600, flag: "wx" });
+}
+
+function utcStamp(): string {
+    return new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+}
+
+async function runOnAdmin(c: WorkDirContext, script: string, stdin = ""): Promise<ReturnType<typeof parseOpsResult> | undefined> {
+    const r = await runScript(c.target, script, stdin, { sshOptions: c.sshOptions });
+    return r.code === 0 ? parseOpsResult(r.stdout) : undefined;
+}
+
+// ---- snapshots ----
+
+export async function snapshotSave(o: Opts, io: Io): Promise<number> {
+    const c = workDirContext(o);
+    const name = str(o, "name") ?? `rancher-ha-${utcStamp()}`;
+    const problem = snapshotNameProblem(name);
+    if (problem) {
+        throw new OpsError(problem);
+    }
+    const res = await runOnAdmin(c, snapshotSaveScript({ ...c.args, name, overwrite: flag(o, "overwrite") }));
+    if (!res) {
+        return 1;
+    }
+    const s3 = c.stack.settings.etcdSnapshots.s3;
+    io.out(`snapshot ${name} saved on every etcd node (/opt/rke/etcd-snapshots/${name}.zip)` +
+        `${s3 ? ` and uploaded to s3://${s3.bucketName}/${s3.folder ?? ""}` : ""}.\n` +
+        `Restore it (rolls the whole cluster back) with: npm run ops -- snapshot-restore --stack ${c.name} --name ${name} --yes\n`);
+    return 0;
+}
+
+export async function snapshotRestore(o: Opts, io: Io): Promise<number> {
+    const name = str(o, "name");
+    if (!name) {
+        throw new OpsError("--name <snapshot> is required (npm run ops -- snapshot-save printed it; rke keeps them in /opt/rke/etcd-snapshots on the etcd nodes)");
+    }
+    const c = workDirContext(o);
+    if (!flag(o, "yes")) {
+        io.out(`snapshot-restore rolls the cluster of stack ${c.name} back to snapshot ${name}: ALL cluster data written since ` +
+            "(Rancher's included) is lost, and RKE removes and redeploys the Kubernetes containers on every node. " +
+            "Take a snapshot of the current state first (snapshot-save), then run the same command with --yes.\n");
+        return 2;
+    }
+    const res = await runOnAdmin(c, snapshotRestoreScript({ ...c.args, name }));
+    if (!res) {
+        return 1;
+    }
+    io.out(`cluster restored to snapshot ${name}.\n`);
+    afterStateChange(o, io, c, res);
+    return 0;
+}
+
+/** After rke rewrote the state: keep copies if asked, and say what the stack does not know yet. */
+function afterStateChange(o: Opts, io: Io, c: WorkDirContext, res: ReturnType<typeof parseOpsResult>): void {
+    for (const l of res.lines.filter(x => x.startsWith("backup "))) {
+        io.out(`previous file kept on the admin host: ${c.args.workDir}/${l.slice(7)}\n`);
+    }
+    const saveState = str(o, "save-state");
+    if (saveState && res.rkeState) {
+        saveSecretFile(expandHome(saveState), res.rkeState);
+        io.out(`new state file saved to ${saveState} (0600)\n`);
+    }
+    const saveKube = str(o, "save-kubeconfig");
+    if (saveKube && res.kubeconfig) {
+        saveSecretFile(expandHome(saveKube), res.kubeconfig);
+        io.out(`new kubeconfig saved to ${saveKube} (0600)\n`);
+    }
+    io.out(`The stack's rkeState output still holds the previous state until the next pulumi up that runs rke up; the admin ` +
+        `host's file is the current one and is never overwritten by pulumi${saveState ? "" : " (keep a copy: --save-state <file>)"}.\n`);
+}
+
+export async function certRotate(o: Opts, io: Io): Promise<number> {
+    const services = list(o, "service");
+    const bad = services.filter(x => !(ROTATABLE_SERVICES as readonly string[]).includes(x));
+    if (bad.length > 0) {
+        throw new OpsError(`unknown --service ${bad.join(", ")}; rke cert rotate takes ${ROTATABLE_SERVICES.join(", ")}`);
+    }
+    const rotateCa = flag(o, "rotate-ca");
+    const c = workDirContext(o);
+    if (rotateCa && !flag(o, "yes")) {
+        io.out("cert-rotate --rotate-ca replaces the cluster CA and every certificate: every kubeconfig made with the old CA " +
+            "(the stack's kubeconfig output included) stops working, and RKE restarts the system pods so service account " +
+            "tokens are reissued. Run it again with --yes, and --save-kubeconfig <file> to keep the new admin kubeconfig.\n");
+        return 2;
+    }
+    const res = await runOnAdmin(c, certRotateScript({ ...c.args, services, rotateCa }));
+    if (!res) {
+        return 1;
+    }
+    io.out(`certificates rotated (${rotateCa ? "CA and all" : services.length > 0 ? services.join(", ") : "all services"}); ` +
+        "RKE restarted the components that use them.\n");
+    afterStateChange(o, io, c, res);
+    if (rotateCa) {
+        io.out("The CA changed: until the next pulumi up that runs rke up, the stack's kubeconfig output has the old CA and " +
+            "pulumi up fails at the Kubernetes stages with 'x509: certificate signed by unknown authority'. Use the kubeconfig " +
+            "saved above (or kube_config_rancher-cluster.yml on the admin host) meanwhile.\n");
+    }
+    return 0;
+}
+
+// ---- recovery ----
+
+function noteLines(notes: RecoveryNote[]): string {
+    const title = { secret: "set before pulumi up", changed: "the first pulumi up changes", dropped: "not carried", info: "note" };
+    return notes.map(n => `  - [${title[n.kind]}] ${n.text}\n`).join("");
+}
+
+/** `recover --from <controlplane address>`: adopt a cluster from the state RKE keeps in it. */
+export async function recover(o: Opts, io: Io): Promise<number> {
+    const name = stackName(o);
+    const cwd = cwdOf(o);
+    const from = str(o, "from");
+    if (!from) {
+        throw new OpsError("--from <address of a controlplane node> is required");
+    }
+    const file = readStackFile(cwd, name);
+    const raw = file.raw;
+    const ssh = (typeof raw.ssh === "object" && raw.ssh !== null ? raw.ssh : {}) as Record<string, unknown>;
+    const sshUser = typeof ssh.user === "string" ? ssh.user : undefined;
+    const user = str(o, "user") ?? sshUser;
+    if (!user) {
+        throw new OpsError("no SSH user: pass --user <user> (recovered states usually say root; use the user RKE should log in as) or set ssh.user in the stack");
+    }
+    const port = Number(str(o, "port") ?? ssh.port ?? 22);
+    const node: RemoteTarget = { address: from, port, user, keyFile: keyFileFor(raw, {}, str(o, "identity")) };
+    const sshOptions = list(o, "ssh-option");
+    io.err(`rancher-ha ops: reading kube-system/full-cluster-state on ${user}@${from}:${port}\n`);
+    const r = await runScript(node, recoverStateScript({ nodeLabel: `${user}@${from}:${port}` }), "", { sshOptions });
+    if (r.code !== 0) {
+        return 1;
+    }
+    const { kind, state } = fullStateFromObject(parseOpsResult(r.stdout).object ?? "");
+    const parsed = parseRkeState(state);
+    io.err(`rancher-ha ops: recovered the cluster state from the ${kind} (${parsed.certificates.length} certificates, ` +
+        `Kubernetes ${String(parsed.config.kubernetesVersion)})\n`);
+
+    let recovered;
+    try {
+        recovered = recoverStackConfig(parsed, {
+            sshUser, user: str(o, "user"), sshPort: typeof ssh.port === "number" ? ssh.port : undefined,
+            keepSystemImages: flag(o, "keep-system-images"),
+        }, stackRenderer(file));
+    } catch (e) {
+        throw new OpsError(`the recovered nodes cannot be rendered with this stack (it needs hostname, loadBalancer.address and ssh.* ` +
+            `before recover):\n${(e as Error).message}`);
+    }
+    const mergedRaw = withEntries(raw, recovered.entries);
+    // Secrets the user still has to set stand in as placeholders, so the rest validates now.
+    const pending = Object.fromEntries(recovered.secrets.filter(x => mergedRaw[x.key] === undefined).map(x => [x.key, `<pending:${x.key}>`]));
+    const { settings } = toolSettings({ ...file, raw: { ...mergedRaw, ...pending } });
+
+    // The admin host gets the state, the kubeconfig, and (when the stack's key file is here) a cluster.yml as it runs.
+    const files: RecoveredFiles = { rkeState: parsed.text, kubeconfig: parsed.kubeconfig };
+    const adminNodeRaw = settings.admin.host === "local" ? {} :
+        (mergedRaw.nodes as Record<string, unknown>[]).find(n => n.address === (settings.admin.host as { address: string }).address) ?? {};
+    const key = readKeyFile(keyFileFor(mergedRaw, adminNodeRaw));
+    if (key) {
+        const yml = rebuildClusterYml(parsed, { user, sshKeyPath: rkeKeyPath(settings.admin.workDir, keyId(key)) });
+        // Deterministic (no date): recovering the same cluster twice finds the same file and changes nothing.
+        files.clusterYml = "# Rebuilt by rancher-ha ops recover from the cluster's full-cluster-state.\n" +
+            "# The next pulumi up replaces it with the one rendered from the stack.\n" + yaml.dump(yml, { lineWidth: -1, noRefs: true });
+        files.keys = [{ keyId: keyId(key), privateKey: key }];
+    }
+    const target = adminTarget(settings, mergedRaw, str(o, "identity"));
+    const workDir = settings.admin.workDir;
+    const inst = await runScript(target, installRecoveredScript({
+        workDir, hostLabel: target === "local" ? "local" : `${target.user}@${target.address}:${target.port}`, replace: flag(o, "replace"),
+    }), installRecoveredBundle(files), { sshOptions });
+    if (inst.code !== 0) {
+        return 1;
+    }
+    const where = target === "local" ? "this machine" : `${target.user}@${target.address}`;
+    io.out(`Recovered the cluster state (${parsed.from}) and put it in ${workDir} on ${where}:\n` +
+        parseOpsResult(inst.stdout).lines.map(l => `  ${l}\n`).join("") +
+        (key ? "" : "  (rancher-cluster.yml and keys/ not written: the stack's SSH key is not a file here; the first pulumi up writes them)\n"));
+    const kubeOut = str(o, "kubeconfig-out");
+    if (kubeOut && parsed.kubeconfig) {
+        saveSecretFile(expandHome(kubeOut), parsed.kubeconfig);
+        io.out(`admin kubeconfig saved to ${kubeOut} (0600; it points at ${String((parsed.config.nodes as { address: string }[])[0].address)})\n`);
+    }
+
+    const config = Object.fromEntries(Object.entries(recovered.entries).map(([k, v]) => [`${file.project}:${k}`, mergedRaw[k] ?? v]));
+    if (flag(o, "write")) {
+        writeStackConfig(cwd, name, config);
+        io.out(`\nWrote these keys into Pulumi.${name}.yaml (previous file: Pulumi.${name}.yaml.bak; comments are not kept):\n`);
+    } else {
+        io.out(`\nStack config for Pulumi.${name}.yaml (rerun with --write to merge it in):\n`);
+    }
+    io.out(yaml.dump({ config }, { lineWidth: -1, noRefs: true }).split("\n").map(l => (l ? `  ${l}` : l)).join("\n"));
+    io.out(`\n${noteLines(recovered.notes)}`);
+    io.out(`\nNext:\n` +
+        recovered.secrets.map(s => `  pulumi config set --stack ${name} --secret ${s.key}    # value: jq -r '${s.statePath}' <the state>\n`).join("") +
+        `  npm run ops -- snapshot-save --stack ${name} --name before-adoption   # a way back before anything changes\n` +
+        `  pulumi preview --stack ${name} && pulumi up --stack ${name}\n` +
+        "The first pulumi up runs rke up with the equivalent config: RKE keeps the cluster's certificates (they are in the " +
+        "state) and recreates no Kubernetes container whose image, command, environment and mounts are unchanged; it " +
+        "re-applies its add-ons and exports the state to the stack.\n");
+    return 0;
+}
+
+function writeStackConfig(cwd: string, stack: string, config: Record<string, unknown>): void {
+    const p = path.join(cwd, `Pulumi.${stack}.yaml`);
+    const text = fs.readFileSync(p, "utf8");
+    const doc = (yaml.load(text) ?? {}) as { config?: Record<string, unknown> };
+    doc.config = { ...(doc.config ?? {}), ...config };
+    fs.writeFileSync(`${p}.bak`, text);
+    fs.writeFileSync(p, yaml.dump(doc, { lineWidth: -1, noRefs: true }));
+}
+
+/**
+ * `restore-workdir`: rancher-cluster.yml and keys/ rendered from the stack as pulumi up does, with the state piped in
+ * from the stack (`pulumi stack output --show-secrets rkeState | npm run ops -- restore-workdir --stack s`). The
+ * secrets the yml needs (registry password, S3 secret key) are read from that state, where RKE keeps them too.
+ */
+export async function restoreWorkdir(o: Opts, io: Io): Promise<number> {
+    const c = workDirContext(o);
+    if (io.stdinIsTty) {
+        throw new OpsError(`pipe the state in: pulumi stack output --stack ${c.name} --show-secrets rkeState | npm run ops -- restore-workdir --stack ${c.name}`);
+    }
+    // `pulumi stack output` adds one newline to the value; RKE's file has none.
+    const parsed: ParsedRkeState = parseRkeState((await io.readStdin()).replace(/\n$/, ""));
+    const cfg = parsed.config as Record<string, any>;
+    const s = c.stack.settings;
+    const raw = c.stack.file.raw;
+    if (c.stack.file.encryptedKeys.includes("sshPrivateKey") && !str(o, "identity")) {
+        throw new OpsError("the stack's SSH key is the encrypted secret sshPrivateKey: pass --identity <file> holding the same key");
+    }
+    const identityKey = readKeyFile(str(o, "identity") ? expandHome(str(o, "identity")!) : undefined);
+    const rawWithKey = identityKey && c.stack.file.encryptedKeys.includes("sshPrivateKey") ? { ...raw, sshPrivateKey: identityKey } : raw;
+    const { settings } = toolSettings({ ...c.stack.file, raw: rawWithKey });
+    const keys: { keyId: string; privateKey: string }[] = [];
+    for (const [t, tRaw] of [...settings.nodes.map((n, i) => [n, (raw.nodes as Record<string, unknown>[])[i]] as const),
+        ...(settings.bastion ? [[settings.bastion, raw.bastion as Record<string, unknown>] as const] : [])]) {
+        const k = tRaw.sshKeyPath === undefined && identityKey ? identityKey : readKeyFile(keyFileFor(rawWithKey, tRaw));
+        if (!k || keyId(k) !== t.keyId) {
+            throw new OpsError(`the SSH key of ${t.address} is not readable here (${keyFileFor(rawWithKey, tRaw) ?? "sshPrivateKey"}); pass --identity <file>`);
+        }
+        keys.push({ keyId: t.keyId, privateKey: k });
+    }
+    const registryPassword = s.privateRegistry ? cfg.privateRegistries?.[0]?.password : undefined;
+    const s3Secret = s.etcdSnapshots.s3 ? cfg.services?.etcd?.backupConfig?.s3BackupConfig?.secretKey : undefined;
+    const yml = rkeClusterYaml(yamlArgs(settings, [settings.loadBalancer.address, settings.hostname], registryPassword, s3Secret));
+    const res = await runOnAdmin(c, installRecoveredScript({ workDir: s.admin.workDir, hostLabel: c.args.hostLabel, replace: flag(o, "replace") }),
+        installRecoveredBundle({ rkeState: parsed.text, kubeconfig: parsed.kubeconfig, clusterYml: yml, keys }));
+    if (!res) {
+        return 1;
+    }
+    io.out(`${s.admin.workDir} on ${c.args.hostLabel}:\n${res.lines.map(l => `  ${l}\n`).join("")}` +
+        "The work dir is complete again; the next pulumi up that changes the cluster runs rke up with it.\n");
+    return 0;
+}
+
+// ---- agents ----
+
+function fetchText(url: string): Promise<string> {
+    const get = url.startsWith("https:") ? https.get : http.get;
+    return new Promise((resolve, reject) => {
+        // The CA is what is being fetched, so it cannot be verified yet: agents do the same (curl --insecure), then pin it by checksum.
+        const req = get(url, { rejectUnauthorized: false, timeout: 15000 } as https.RequestOptions, res => {
+            let body = "";
+            res.on("data", d => (body += d));
+            res.on("end", () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`${url} answered ${res.statusCode}`))));
+        });
+        req.on("timeout", () => req.destroy(new Error(`${url} did not answer within 15 s`)));
+        req.on("error", reject);
+    });
+}
+
+/** `agents-redeploy`: give a cluster's Rancher agents the checksum of the CA Rancher serves now. */
+export async function agentsRedeploy(o: Opts, io: Io): Promise<number> {
+    const name = stackName(o);
+    const kubeconfigFile = str(o, "kubeconfig");
+    if (!kubeconfigFile) {
+        throw new OpsError("--kubeconfig <file> of the cluster whose agents lost trust is required (a downstream or imported cluster: " +
+            "Rancher's own cluster has no cattle agents since Rancher 2.5)");
+    }
+    let source: string;
+    let cacerts: string;
+    const caFile = str(o, "ca-file");
+    if (caFile) {
+        cacerts = fs.readFileSync(expandHome(caFile), "utf8");
+        source = caFile;
+    } else {
+        const hostname = str(o, "rancher-url") ? undefined : readStackFile(cwdOf(o), name).raw.hostname;
+        const url = `${(str(o, "rancher-url") ?? `https://${String(hostname)}`).replace(/\/+$/, "")}/v3/settings/cacerts`;
+        const body = JSON.parse(await fetchText(url)) as { value?: unknown };
+        if (typeof body.value !== "string") {
+            throw new OpsError(`${url} has no cacerts value; is this a Rancher server?`);
+        }
+        cacerts = body.value;
+        source = url;
+    }
+    const sum = agentCaChecksum(cacerts);
+    io.err(`rancher-ha ops: CA checksum from ${source}: ${sum || "(empty: a publicly trusted certificate)"}\n`);
+    const manifestFile = str(o, "manifest");
+    const manifest = manifestFile ? fs.readFileSync(expandHome(manifestFile), "utf8") : undefined;
+    const r = await runScript("local", agentRedeployScript({ expectedChecksum: sum, dryRun: flag(o, "dry-run") }),
+        agentRedeployBundle(fs.readFileSync(expandHome(kubeconfigFile), "utf8"), manifest));
+    if (r.code !== 0) {
+        return 1;
+    }
+    const lines = r.stdout.trim().split("\n").filter(Boolean);
+    io.out(lines.map(l => `${l}\n`).join(""));
+    if (lines.every(l => l.startsWith("absent "))) {
+        io.out("No Rancher agents in this cluster: point --kubeconfig at a downstream/imported cluster, or re-import it with " +
+            "--manifest <file> (the YAML from Rancher's cluster import command).\n");
+    } else if (lines.some(l => l.startsWith("patched ") || l.startsWith("applied "))) {
+        io.out("The agent pods roll out with the new checksum and reconnect; then select Force Update for the cluster under " +
+            "Continuous Delivery in the Rancher UI so fleet-agent gets the new CA too (Rancher docs, updating a private CA).\n");
+    }
+    return 0;
+}

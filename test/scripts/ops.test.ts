@@ -1,0 +1,258 @@
+// `npm run ops` end to end: the CLI as users run it, reading a real Pulumi.<stack>.yaml, talking to a real sshd test
+// host with the system ssh client (rke and docker are the test doubles of test/fixtures/rke/opsDoubles.ts), and the
+// real kubectl against a fake Kubernetes/Rancher API on 127.0.0.1.
+import { strict as assert } from "assert";
+import { spawn } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as yaml from "js-yaml";
+import { keyId } from "../../components/config";
+import { yamlArgs } from "../../components/rkeCluster";
+import { rkeClusterYaml, rkeUpPlan } from "../../components/render/rkeCluster";
+import { rkeConfigBundle, rkeUpScript } from "../../components/render/rkeScripts";
+import { agentCaChecksum } from "../../components/render/agentRedeploy";
+import { readStackFile, toolSettings } from "../../components/stackFile";
+import { SshHost, sshHostUnavailable, startSshHost } from "../helpers/sshHost";
+import { requireTool, toolMissing } from "../helpers/tools";
+import { control, rkeCalls } from "../fixtures/rke/doubles";
+import { fullStateObject, installOpsDoubles } from "../fixtures/rke/opsDoubles";
+import { AGENT_PATHS, FakeAgentApi, kubeconfigFor } from "../fixtures/rke/fakeAgentApi";
+
+const ROOT = path.join(__dirname, "../..");
+const FIXTURE = fs.readFileSync(path.join(__dirname, "../fixtures/rke/recovered.rkestate.json"), "utf8");
+
+interface CliResult { code: number | null; stdout: string; stderr: string }
+
+function ops(args: string[], stdin = ""): Promise<CliResult> {
+    return new Promise(resolve => {
+        const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/ops.ts", ...args],
+            { cwd: ROOT, env: { ...process.env, TS_NODE_PROJECT: path.join(ROOT, "tsconfig.json") }, stdio: ["pipe", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", d => (stdout += d));
+        child.stderr.on("data", d => (stderr += d));
+        child.stdin.on("error", () => undefined);
+        const killer = setTimeout(() => child.kill("SIGKILL"), 90000);
+        child.on("close", code => {
+            clearTimeout(killer);
+            resolve({ code, stdout, stderr });
+        });
+        child.stdin.end(stdin);
+    });
+}
+
+describe("scripts/ops (npm run ops) end to end", function () {
+    this.timeout(180000);
+    let host: SshHost;
+    let dir: string;
+    let work: string;
+    const SSH = ["--ssh-option", "StrictHostKeyChecking=no", "--ssh-option", "UserKnownHostsFile=/dev/null", "--ssh-option", "LogLevel=ERROR"];
+    const common = () => ["--stack", "test", "--cwd", dir, ...SSH];
+
+    /** Pulumi.test.yaml: the sshd test host is the first node and so the admin host. */
+    function writeStack(withNodes: boolean): void {
+        const config: Record<string, unknown> = {
+            "rancher-ha:hostname": "rancher.example.com",
+            "rancher-ha:ssh": { user: "opsuser", port: host.port, keyPath: host.privateKeyPath },
+            "rancher-ha:loadBalancer": { address: "192.0.2.10" },
+        };
+        if (withNodes) {
+            config["rancher-ha:nodes"] = ["127.0.0.1", "192.0.2.12", "192.0.2.13"].map(address => ({ address, roles: ["controlplane", "etcd", "worker"] }));
+        }
+        fs.writeFileSync(path.join(dir, "Pulumi.test.yaml"), yaml.dump({ config }));
+    }
+
+    function resetHost(): void {
+        for (const d of ["rancher-ha", ".rke-test-double", ".docker-test-double"]) {
+            fs.rmSync(path.join(host.home, d), { recursive: true, force: true });
+        }
+    }
+
+    /** The work dir the RkeCluster stage leaves after pulumi up, for this stack. */
+    async function deploy(): Promise<void> {
+        const { settings } = toolSettings(readStackFile(dir, "test"));
+        const a = yamlArgs(settings, ["192.0.2.10", settings.hostname]);
+        const stdin = rkeConfigBundle(rkeClusterYaml(a), rkeUpPlan(a), [{ keyId: keyId(host.privateKey), privateKey: host.privateKey }]);
+        const r = await host.run(rkeUpScript({ workDir: "~/rancher-ha", rkePath: "rke", rkeVersion: "v1.6.3", hostLabel: "x", retryDelaySeconds: 0 }), stdin);
+        assert.equal(r.code, 0, r.stderr);
+    }
+
+    before(async function () {
+        requireTool(this, sshHostUnavailable());
+        host = await startSshHost({ user: "opsuser" });
+        installOpsDoubles(host);
+        work = path.join(host.home, "rancher-ha");
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "rancher-ha-ops-cli-"));
+        fs.writeFileSync(path.join(dir, "Pulumi.yaml"), "name: rancher-ha\nruntime: nodejs\n");
+    });
+    after(async () => {
+        await host?.stop();
+        if (dir) {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    describe("snapshots and certificates on a deployed stack", () => {
+        before(async () => {
+            writeStack(true);
+            resetHost();
+            await deploy();
+        });
+
+        it("snapshot-save over SSH on the admin host, then tells how to restore it", async () => {
+            const r = await ops(["snapshot-save", ...common(), "--name", "before-upgrade"]);
+            assert.equal(r.code, 0, r.stderr);
+            assert.match(r.stdout, /^snapshot before-upgrade saved on every etcd node \(\/opt\/rke\/etcd-snapshots\/before-upgrade\.zip\)\.\n/);
+            assert.match(r.stdout, /npm run ops -- snapshot-restore --stack test --name before-upgrade --yes/);
+            assert.match(r.stderr, /Finished saving\/uploading snapshot \[before-upgrade\] on all etcd hosts \(rke-test-double\)/);
+            const last = rkeCalls(host).pop()!;
+            assert.deepEqual([last.cwd, last.argv], [work, "etcd snapshot-save --config rancher-cluster.yml --name before-upgrade"]);
+        });
+
+        it("snapshot-restore asks for --yes first; with it, restores and saves the new state here (0600)", async () => {
+            const calls = rkeCalls(host).length;
+            const asked = await ops(["snapshot-restore", ...common(), "--name", "before-upgrade"]);
+            assert.equal(asked.code, 2);
+            assert.match(asked.stdout, /rolls the cluster of stack test back to snapshot before-upgrade: ALL cluster data written since .*--yes/);
+            assert.equal(rkeCalls(host).length, calls, "nothing ran");
+
+            const saved = path.join(dir, "restored.rkestate");
+            const r = await ops(["snapshot-restore", ...common(), "--name", "before-upgrade", "--yes", "--save-state", saved]);
+            assert.equal(r.code, 0, r.stderr);
+            assert.equal(rkeCalls(host).pop()!.argv, "etcd snapshot-restore --config rancher-cluster.yml --name before-upgrade");
+            assert.equal(fs.readFileSync(saved, "utf8"), fs.readFileSync(path.join(work, "rancher-cluster.rkestate"), "utf8"));
+            assert.equal((fs.statSync(saved).mode & 0o777).toString(8), "600");
+            assert.match(r.stdout, /previous file kept on the admin host: ~\/rancher-ha\/rancher-cluster\.rkestate\.before-restore-\d{8}T\d{6}Z/);
+            assert.match(r.stdout, /The stack's rkeState output still holds the previous state until the next pulumi up that runs rke up/);
+        });
+
+        it("restore-workdir: after a lost disk, the piped state plus the stack give back the files rke needs", async () => {
+            const yml = fs.readFileSync(path.join(work, "rancher-cluster.yml"), "utf8");
+            const state = FIXTURE.trimEnd(); // a state as real rke writes it (the stage double's is not JSON)
+            fs.rmSync(work, { recursive: true });
+            const lost = await ops(["snapshot-save", ...common(), "--name", "x"]);
+            assert.match(lost.stderr, /does not exist .*pulumi stack output --stack test --show-secrets rkeState \| ssh -p \d+ opsuser@127\.0\.0\.1 .*npm run ops -- restore-workdir --stack test/);
+            const r = await ops(["restore-workdir", ...common()], `${state}\n`); // as pulumi stack output prints it
+            assert.equal(r.code, 0, r.stderr);
+            assert.equal(fs.readFileSync(path.join(work, "rancher-cluster.rkestate"), "utf8"), state);
+            assert.equal(fs.readFileSync(path.join(work, "rancher-cluster.yml"), "utf8"), yml, "the same yml pulumi up wrote");
+            assert.equal(fs.readFileSync(path.join(work, "keys", keyId(host.privateKey)), "utf8"), host.privateKey);
+            assert.match(fs.readFileSync(path.join(work, "kube_config_rancher-cluster.yml"), "utf8"), /kube-admin-local/);
+            const again = await ops(["snapshot-save", ...common(), "--name", "after-restore-workdir"]);
+            assert.equal(again.code, 0, again.stderr);
+        });
+
+        it("cert-rotate: --service goes through, --rotate-ca needs --yes, mistakes are refused before SSH", async () => {
+            const r = await ops(["cert-rotate", ...common(), "--service", "kubelet"]);
+            assert.equal(r.code, 0, r.stderr);
+            assert.equal(rkeCalls(host).pop()!.argv, "cert rotate --config rancher-cluster.yml --service kubelet");
+            const calls = rkeCalls(host).length;
+            const ca = await ops(["cert-rotate", ...common(), "--rotate-ca"]);
+            assert.equal(ca.code, 2);
+            assert.match(ca.stdout, /replaces the cluster CA .*--yes/);
+            const bad = await ops(["cert-rotate", ...common(), "--service", "apiserver"]);
+            assert.equal(bad.code, 1);
+            assert.match(bad.stderr, /unknown --service apiserver; rke cert rotate takes etcd, kubelet, kube-apiserver/);
+            const typo = await ops(["snapshot-save", ...common(), "--nmae", "x"]);
+            assert.match(typo.stderr, /unknown option --nmae for snapshot-save; it takes .*--name/);
+            const noStack = await ops(["snapshot-save", "--cwd", dir]);
+            assert.match(noStack.stderr, /--stack <name> is required/);
+            assert.equal(rkeCalls(host).length, calls);
+        });
+    });
+
+    describe("recover: adopting a cluster whose state files are lost", () => {
+        before(() => {
+            writeStack(false);
+            resetHost();
+        });
+
+        it("reads the state on a controlplane node, installs it on the admin host, writes the stack config, and ops work right away", async () => {
+            // The cluster runs on the test host (first node) and two others; the state says root, like states do.
+            const state = JSON.parse(FIXTURE);
+            for (const half of [state.currentState, state.desiredState]) {
+                Object.assign(half.rkeConfig.nodes[0], { address: "127.0.0.1", internalAddress: "10.0.0.21", port: String(host.port) });
+            }
+            const stateText = JSON.stringify(state, null, 2);
+            control(host, "docker", "secret.json", fullStateObject("Secret", stateText));
+
+            const kubeOut = path.join(dir, "admin.kubeconfig");
+            const r = await ops(["recover", ...common(), "--from", "127.0.0.1", "--write", "--kubeconfig-out", kubeOut]);
+            assert.equal(r.code, 0, r.stderr);
+            // On the admin host: the state as it was in the cluster, the kubeconfig, a cluster.yml as it runs, the key.
+            assert.equal(fs.readFileSync(path.join(work, "rancher-cluster.rkestate"), "utf8"), stateText);
+            const yml = yaml.load(fs.readFileSync(path.join(work, "rancher-cluster.yml"), "utf8")) as any;
+            assert.equal(yml.kubernetes_version, "v1.28.15-rancher1-1");
+            assert.deepEqual(yml.nodes.map((n: any) => [n.address, n.user, n.ssh_key_path]), [
+                ["127.0.0.1", "opsuser", `~/rancher-ha/keys/${keyId(host.privateKey)}`],
+                ["192.0.2.22", "opsuser", `~/rancher-ha/keys/${keyId(host.privateKey)}`],
+                ["192.0.2.23", "opsuser", `~/rancher-ha/keys/${keyId(host.privateKey)}`],
+            ]);
+            assert.equal(fs.readFileSync(path.join(work, "keys", keyId(host.privateKey)), "utf8"), host.privateKey);
+            assert.match(fs.readFileSync(kubeOut, "utf8"), /user: "kube-admin-local"/);
+            // The stack now describes the cluster, without a secret, and passes validation.
+            const written = fs.readFileSync(path.join(dir, "Pulumi.test.yaml"), "utf8");
+            assert.ok(!written.includes("FAKE-registry-password"));
+            assert.ok(fs.existsSync(path.join(dir, "Pulumi.test.yaml.bak")));
+            // ... once the user has set the registry password as told (`pulumi config set --secret` stores it encrypted).
+            const doc = yaml.load(written) as { config: Record<string, unknown> };
+            doc.config["rancher-ha:privateRegistryPassword"] = { secure: "v1:ZmFrZS1lbmNyeXB0ZWQ=" };
+            fs.writeFileSync(path.join(dir, "Pulumi.test.yaml"), yaml.dump(doc));
+            const { settings } = toolSettings(readStackFile(dir, "test"));
+            assert.deepEqual(settings.nodes.map(n => [n.address, n.port, n.user, n.roles.join(",")]), [
+                ["127.0.0.1", host.port, "opsuser", "controlplane,etcd,worker"],
+                ["192.0.2.22", 22, "opsuser", "controlplane,etcd,worker"],   // the state's port, not ssh.port
+                ["192.0.2.23", 22, "opsuser", "controlplane,etcd,worker"],
+            ]);
+            assert.equal(settings.versions.kubernetes, "v1.28.15-rancher1-1");
+            assert.ok(settings.rkeOverrides, "rkeOverrides passed RKE's key check");
+            // As written to the file (the values of extra_args are RKE's map[string]string: strings).
+            assert.deepEqual((doc.config["rancher-ha:rkeOverrides"] as any).services, {
+                etcd: { extra_args: { "quota-backend-bytes": "6442450944" }, backup_config: { interval_hours: 12, retention: 6, timeout: 300 } },
+                "kube-api": { extra_args: { "audit-log-maxage": "30" } },
+                kubelet: { extra_args: { "max-pods": "250" }, extra_binds: ["/usr/libexec/kubernetes/kubelet-plugins:/usr/libexec/kubernetes/kubelet-plugins"] },
+            });
+            // What the user is told.
+            assert.match(r.stdout, /\[set before pulumi up\] privateRegistryPassword/);
+            assert.match(r.stdout, /\[the first pulumi up changes\] authentication\.sans: adds 192\.0\.2\.10, rancher\.example\.com \(the load balancer and Rancher hostname\)/);
+            assert.match(r.stdout, /pulumi config set --stack test --secret privateRegistryPassword/);
+            assert.match(r.stdout, /npm run ops -- snapshot-save --stack test --name before-adoption/);
+            assert.ok(!(r.stdout + r.stderr).includes("FAKE-registry-password") && !(r.stdout + r.stderr).includes("RkFLRSBLRVk"),
+                "neither the state's secrets nor its keys are printed");
+
+            // Idempotent: the same recovery again changes nothing.
+            const again = await ops(["recover", ...common(), "--from", "127.0.0.1"]);
+            assert.equal(again.code, 0, again.stderr);
+            assert.match(again.stdout, /kept rancher-cluster\.rkestate/);
+
+            // And the adopted work dir is usable by rke at once: a snapshot before the first pulumi up.
+            const snap = await ops(["snapshot-save", ...common(), "--name", "before-adoption"]);
+            assert.equal(snap.code, 0, snap.stderr);
+            assert.equal(rkeCalls(host).pop()!.argv, "etcd snapshot-save --config rancher-cluster.yml --name before-adoption");
+        });
+    });
+
+    describe("agents-redeploy", () => {
+        let api: FakeAgentApi;
+        before(function () {
+            requireTool(this, toolMissing("kubectl", ["version", "--client"]));
+        });
+        after(async () => api?.stop());
+
+        it("takes the CA from Rancher's cacerts setting and patches the agents of the given cluster", async () => {
+            api = new FakeAgentApi();
+            const url = await api.start();
+            api.cacerts = "-----BEGIN CERTIFICATE-----\nRkFLRSBORVcgQ0E=\n-----END CERTIFICATE-----";
+            const kc = path.join(dir, "downstream.kubeconfig");
+            fs.writeFileSync(kc, kubeconfigFor(url), { mode: 0o600 });
+            const r = await ops(["agents-redeploy", ...common(), "--kubeconfig", kc, "--rancher-url", url]);
+            assert.equal(r.code, 0, r.stderr);
+            const sum = agentCaChecksum(api.cacerts);
+            assert.match(r.stderr, new RegExp(`CA checksum from ${url}/v3/settings/cacerts: ${sum}`));
+            assert.match(r.stdout, /^patched deployment\/cattle-cluster-agent cluster-register .*\npatched daemonset\/cattle-node-agent agent /);
+            assert.match(r.stdout, /Force Update/);
+            assert.deepEqual(api.checksums(AGENT_PATHS.daemonset), { agent: sum });
+        });
+    });
+});
