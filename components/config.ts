@@ -9,6 +9,7 @@ import * as path from "path";
 import * as net from "net";
 import * as pulumi from "@pulumi/pulumi";
 import { rkeConfigProblems } from "./render/rkeCluster";
+import { STATE_SYNC_PATTERN } from "./render/rkeScripts";
 import { rkeYamlKeyProblems, secretYamlPaths } from "./render/rkeKeys";
 
 export type Role = "controlplane" | "etcd" | "worker";
@@ -60,6 +61,11 @@ export interface AdminSettings {
     workDir: string;
     /** The rke binary on the admin host. */
     rkePath: string;
+    /**
+     * Change it (any new token) after `npm run ops` changed the admin host's kubeconfig or state (snapshot
+     * restore, cert rotation): the next `pulumi up` reads them back into the stack without running rke.
+     */
+    stateSync?: string;
 }
 
 export interface Versions {
@@ -192,7 +198,7 @@ const SCHEMA: KeySchema = {
         address: true, user: true, port: true, sshKeyPath: true, mode: true, image: true, httpPort: true,
         httpsPort: true, kubeApiPort: true, workerProcesses: true, workerConnections: true, workerRlimitNofile: true,
     },
-    admin: { host: true, workDir: true, rkePath: true },
+    admin: { host: true, workDir: true, rkePath: true, stateSync: true },
     versions: { kubernetes: true, rke: true, certManager: true, rancher: true },
     tls: { source: true, letsEncryptEmail: true, letsEncryptEnvironment: true, generateCa: true },
     tlsCert: true,
@@ -516,8 +522,13 @@ class Parser {
         if (!/^[A-Za-z0-9_~./-]+$/.test(workDir) || workDir.includes("..")) {
             this.err("admin.workDir", `"${workDir}" must be a plain path (letters, digits, _ ~ . / -), e.g. ~/rancher-ha`);
         }
+        const stateSync = this.str(o, "stateSync", { key: "admin.stateSync" });
+        if (stateSync !== undefined && !STATE_SYNC_PATTERN.test(stateSync)) {
+            this.err("admin.stateSync", `"${stateSync}" must be a plain token (letters, digits, . _ : -, up to 64), ` +
+                "e.g. the date: `pulumi config set --path rancher-ha:admin.stateSync $(date +%Y%m%d%H%M%S)`");
+        }
         if (hostName === "local") {
-            return { host: "local", workDir, rkePath };
+            return { host: "local", workDir, rkePath, stateSync };
         }
         const etcd = nodes.find(n => n.roles.includes("etcd"));
         const host = hostName === undefined ? etcd : nodes.find(n => n.address === hostName);
@@ -530,7 +541,7 @@ class Parser {
             return undefined; // no etcd node: already reported
         }
         const { address, port, user, privateKey, keyId } = host;
-        return { host: { address, port, user, privateKey, keyId }, workDir, rkePath };
+        return { host: { address, port, user, privateKey, keyId }, workDir, rkePath, stateSync };
     }
 
     private parseVersions(raw: Record<string, unknown>): Versions {

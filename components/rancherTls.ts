@@ -5,11 +5,9 @@ import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import * as tls from "@pulumi/tls";
 import { TlsSettings } from "./config";
-import { caChecksum, cacertsPem } from "./render/helmValues";
+import { CA_SECRET, CA_SECRET_KEY, caChecksum, cacertsPem, INGRESS_SECRET } from "./render/helmValues";
 
-export const INGRESS_SECRET = "tls-rancher-ingress";
-export const CA_SECRET = "tls-ca";
-export const CA_SECRET_KEY = "cacerts.pem";
+export { CA_SECRET, CA_SECRET_KEY, INGRESS_SECRET };
 
 export interface RancherTlsArgs {
     /** Rancher's hostname: the generated server certificate's CN and only DNS name. */

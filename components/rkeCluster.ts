@@ -13,10 +13,9 @@ import * as k8s from "@pulumi/kubernetes";
 import { SshTarget, StackSettings } from "./config";
 import { describeTarget, sshConnection } from "./ssh";
 import { kubeApiServerUrl, pointKubeconfigAt } from "./render/kubeconfig";
-import { RkeClusterYamlArgs, rkeClusterYaml, rkeUpPlan } from "./render/rkeCluster";
+import { rkeClusterYaml, rkeUpPlan, rkeYamlArgs } from "./render/rkeCluster";
 import {
-    parseRkeUpOutput, PreviousRkeOutputs, rkeConfigBundle, rkePreflightScript, rkeRemoveScript, rkeRequiredPorts,
-    rkeRestorePayload, rkeUpScript,
+    parseRkeUpOutput, PreviousRkeOutputs, rkeConfigBundle, rkeRestorePayload, rkeStageScripts,
 } from "./render/rkeScripts";
 import { sha256 } from "./render/shell";
 
@@ -78,7 +77,7 @@ export class RkeCluster extends pulumi.ComponentResource {
         const renderArgs = pulumi.all([
             args.loadBalancerAddress, s.privateRegistry?.password, s.etcdSnapshots.s3?.secretKey,
         ]).apply(([lb, registryPassword, s3SecretKey]) =>
-            yamlArgs(s, [lb, s.hostname], registryPassword, s3SecretKey));
+            rkeYamlArgs(s, lb, { registryPassword, s3SecretKey }));
         this.clusterYaml = renderArgs.apply(rkeClusterYaml);
         const plan = renderArgs.apply(rkeUpPlan);
 
@@ -90,14 +89,9 @@ export class RkeCluster extends pulumi.ComponentResource {
             .apply(([yml, p, k]) => rkeConfigBundle(yml, p, k)));
 
         const admin = s.admin;
-        const hostLabel = admin.host === "local" ? "local" : describeTarget(admin.host);
-        const upScript = rkeUpScript({
-            workDir: admin.workDir, rkePath: admin.rkePath, rkeVersion: s.versions.rke, hostLabel,
-            attempts: args.upAttempts, retryDelaySeconds: args.retryDelaySeconds,
-        });
-        const removeScript = rkeRemoveScript({
-            workDir: admin.workDir, rkePath: admin.rkePath, hostLabel, nodes: s.nodes.map(n => n.address),
-        });
+        const scripts = rkeStageScripts(s, { attempts: args.upAttempts, retryDelaySeconds: args.retryDelaySeconds });
+        const upScript = scripts.up;
+        const removeScript = scripts.remove;
         // Everything the rke-up Command gets except the restore payload: when this is unchanged, so is the payload.
         const where = admin.host === "local" ? "local"
             : `${describeTarget(admin.host)} key ${admin.host.keyId}` +
@@ -116,13 +110,7 @@ export class RkeCluster extends pulumi.ComponentResource {
         const stdin = pulumi.secret(pulumi.all([configBundle, restorePayload]).apply(([c, r]) => c + r));
 
         const preflights = s.nodes.map(node => {
-            const check = rkePreflightScript({
-                nodeLabel: describeTarget(node),
-                roles: node.roles,
-                dockerSocket: node.dockerSocket,
-                ports: rkeRequiredPorts(node.roles, s.cluster.ingressProvider),
-                failSwapOn: false, // as rkeClusterYaml renders services.kubelet.fail_swap_on
-            });
+            const check = scripts.preflight(node);
             // Same script on update (a changed check reruns); nothing to undo on delete.
             return new command.remote.Command(`${name}-preflight-${node.address}`, {
                 connection: sshConnection(node, s.bastion),
@@ -187,28 +175,4 @@ export class RkeCluster extends pulumi.ComponentResource {
 
 function stringOrUndefined(v: unknown): string | undefined {
     return typeof v === "string" ? v : undefined;
-}
-
-/** Settings -> renderer input. Secrets arrive unwrapped (only ever inside an apply). */
-export function yamlArgs(s: StackSettings, sans: string[], registryPassword?: string, s3SecretKey?: string): RkeClusterYamlArgs {
-    return {
-        clusterName: s.cluster.name,
-        kubernetesVersion: s.versions.kubernetes,
-        nodes: s.nodes,
-        workDir: s.admin.workDir,
-        sans,
-        etcdSnapshots: {
-            enabled: s.etcdSnapshots.enabled,
-            creation: s.etcdSnapshots.creation,
-            retention: s.etcdSnapshots.retention,
-            s3: s.etcdSnapshots.s3 && { ...s.etcdSnapshots.s3, secretKey: s3SecretKey },
-        },
-        networkPlugin: s.cluster.networkPlugin,
-        ingressProvider: s.cluster.ingressProvider,
-        ignoreDockerVersion: s.cluster.ignoreDockerVersion,
-        upgradeStrategy: s.cluster.upgradeStrategy,
-        privateRegistry: s.privateRegistry && { ...s.privateRegistry, password: registryPassword },
-        bastion: s.bastion,
-        overrides: s.rkeOverrides,
-    };
 }

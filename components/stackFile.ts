@@ -6,6 +6,9 @@ import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { parseConfig, ParseOptions, ParseResult, parseConfigValue, SECRET_KEYS } from "./config";
+import { redacted } from "./render/redact";
+
+export { redacted };
 
 export interface StackFile {
     project: string;
@@ -14,11 +17,6 @@ export interface StackFile {
     raw: Record<string, unknown>;
     /** Keys whose value was encrypted in the file (replaced by a placeholder). */
     encryptedKeys: string[];
-}
-
-/** What a secret looks like in anything these commands write. */
-export function redacted(key: string): string {
-    return `<redacted:${key}>`;
 }
 
 /** Placeholders shaped like the real thing (PEM where a PEM is expected), so validation still runs. */
@@ -60,7 +58,9 @@ export function readStackFile(projectDir: string, stack: string): StackFile {
             continue;
         }
         const key = fullKey.slice(project.length + 1);
-        raw[key] = decodeValue(value, key, encryptedKeys);
+        // Pulumi hands a top-level scalar to the program as text (loadConfig parses it), nested values as JSON.
+        raw[key] = typeof value === "string" && !SECRET_KEYS.includes(key) ? parseConfigValue(value)
+            : decodeValue(value, key, encryptedKeys);
     }
     return { project, stack, raw, encryptedKeys };
 }
@@ -76,8 +76,7 @@ function decodeValue(v: unknown, key: string, encrypted: string[]): unknown {
     if (v !== null && typeof v === "object") {
         return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, decodeValue(x, `${key}.${k}`, encrypted)]));
     }
-    // Scalars reach the program as text, exactly as `pulumi config` hands them over.
-    return typeof v === "string" && !SECRET_KEYS.includes(key) ? parseConfigValue(v) : v;
+    return v;
 }
 
 /**

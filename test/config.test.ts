@@ -226,6 +226,11 @@ describe("config", () => {
                 .join("\n").includes("pw-in-plain-text"));
         });
 
+        it("admin.stateSync that could not sit in a script comment", () => {
+            oneProblem({ ...base(), admin: { stateSync: "a b" } }, "rancher-ha:admin.stateSync", /must be a plain token .*pulumi config set --path rancher-ha:admin\.stateSync/);
+            assert.equal(parseConfig({ ...base(), admin: { stateSync: "2026-11-23T20:00" } }, opts).settings.admin.stateSync, "2026-11-23T20:00");
+        });
+
         it("admin.host that is not a node", () => {
             oneProblem({ ...base(), admin: { host: "192.0.2.14" } }, "rancher-ha:admin.host",
                 /"192\.0\.2\.14" is not one of the nodes' addresses; use a node address \(did you mean "192\.0\.2\.1[1-3]"\?\) or "local"/);

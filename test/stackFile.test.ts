@@ -22,6 +22,7 @@ describe("stackFile (config outside the Pulumi engine)", () => {
             "  rancher-ha:bootstrapPassword: plain-text-password-123",
             "  rancher-ha:loadBalancer: {address: 192.0.2.10}",
             "  rancher-ha:rancher: {replicas: '2'}",
+            "  rancher-ha:rkeOverrides: {services: {kubelet: {extra_args: {max-pods: '250'}}}}",
             "  rancher-ha:nodes:",
             "    - {address: 192.0.2.11, roles: [controlplane, etcd, worker]}",
             "",
@@ -35,6 +36,8 @@ describe("stackFile (config outside the Pulumi engine)", () => {
         assert.equal(f.raw.hostname, "rancher.example.com");
         assert.equal(f.raw["other:key"], undefined);
         assert.deepEqual(f.encryptedKeys, ["sshPrivateKey"]);
+        // As the engine hands them over: nested values keep their YAML types (a quoted number stays text).
+        assert.deepEqual(f.raw.rkeOverrides, { services: { kubelet: { extra_args: { "max-pods": "250" } } } });
         assert.match(String(f.raw.sshPrivateKey), /^-----BEGIN OPENSSH PRIVATE KEY-----\n<redacted:sshPrivateKey>\n/);
     });
 

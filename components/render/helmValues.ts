@@ -7,6 +7,10 @@ import { sha256 } from "./shell";
 export const CERT_MANAGER_CHART_REPO = "https://charts.jetstack.io";
 export const CERT_MANAGER_NAMESPACE = "cert-manager";
 export const RANCHER_NAMESPACE = "cattle-system";
+/** The Secrets Rancher's chart reads in secret TLS mode: the ingress certificate and the private CA. */
+export const INGRESS_SECRET = "tls-rancher-ingress";
+export const CA_SECRET = "tls-ca";
+export const CA_SECRET_KEY = "cacerts.pem";
 
 export type RancherChannel = "stable" | "latest" | "alpha";
 export type TlsSource = "rancher" | "letsEncrypt" | "secret";

@@ -9,20 +9,18 @@
 // Scripts and configs are the exact text the stages hand to the hosts and the cluster (same renderers, same
 // inputs), so two renders diff exactly like two deployments would.
 import * as yaml from "js-yaml";
-import type { NodeSettings, StackSettings } from "../config";
-import { yamlArgs } from "../rkeCluster";
+import type { StackSettings } from "../config";
 import { describeTarget } from "../ssh";
-import { redacted } from "../stackFile";
-import { CA_SECRET, INGRESS_SECRET } from "../rancherTls";
+import { redacted } from "./redact";
 import { AGENT_WAIT_SECONDS, agentHostAliasesScript, agentReleaseScript, agentTargets, AgentTarget } from "./agentWait";
 import {
-    certManagerRelease, chartRegistry, HelmReleaseSpec, RANCHER_NAMESPACE, rancherRelease, rancherReleaseInput,
+    CA_SECRET, certManagerRelease, chartRegistry, INGRESS_SECRET, HelmReleaseSpec, RANCHER_NAMESPACE, rancherRelease, rancherReleaseInput,
 } from "./helmValues";
 import { hostAliasesApplyConfiguration, RANCHER_DEPLOYMENT } from "./hostAliases";
 import { lbApplyScript, lbDeleteScript, lbScriptOptions } from "./lbScripts";
 import { lbNginxConf } from "./nginx";
-import { RkeClusterYamlArgs, rkeClusterConfig, rkeClusterYaml } from "./rkeCluster";
-import { rkePreflightScript, rkeRemoveScript, rkeRequiredPorts, rkeUpScript } from "./rkeScripts";
+import { rkeClusterYaml, rkeYamlArgs } from "./rkeCluster";
+import { rkeStageScripts } from "./rkeScripts";
 import { sha256 } from "./shell";
 
 export interface ReviewArtifact {
@@ -79,9 +77,9 @@ export function reviewArtifacts(input: ReviewInput): ReviewArtifact[] {
 
 // ---------------------------------------------------------------- stages
 //
-// Each function below builds the renderers' inputs from the settings the way its component does. Until the
-// components export these input builders themselves, test/render/reviewArtifacts.test.ts
-// checks every artifact against what the component registers under Pulumi mocks, so the two cannot drift apart.
+// Each stage's text comes from the same pure builders its component calls (lbNginxConf, rkeYamlArgs,
+// rkeStageScripts, certManagerRelease, rancherRelease, ...); test/render/reviewArtifacts.test.ts also checks every
+// artifact against what the component registers under Pulumi mocks.
 
 function loadBalancerArtifacts(s: StackSettings): ReviewArtifact[] {
     const dir = STAGE_DIRS.loadBalancer;
@@ -95,48 +93,31 @@ function loadBalancerArtifacts(s: StackSettings): ReviewArtifact[] {
     ];
 }
 
-/** The rke yml inputs with each secret replaced by its placeholder (the component unwraps the real ones). */
-function rkeYamlArgs(s: StackSettings, lbAddress: string): RkeClusterYamlArgs {
-    return yamlArgs(s, [lbAddress, s.hostname],
-        s.privateRegistry?.password !== undefined ? redacted("privateRegistryPassword") : undefined,
-        s.etcdSnapshots.s3?.secretKey !== undefined ? redacted("etcdS3SecretKey") : undefined);
-}
-
 function rkeArtifacts(s: StackSettings, lbAddress: string): ReviewArtifact[] {
     const dir = STAGE_DIRS.rke;
-    const args = rkeYamlArgs(s, lbAddress);
-    const admin = s.admin;
-    const hostLabel = admin.host === "local" ? "local" : describeTarget(admin.host);
-    // The preflight's swap rule follows what the yml tells kubelet, so read it from the rendered config.
-    const kubelet = ((rkeClusterConfig(args).services as Record<string, any>).kubelet ?? {}) as { fail_swap_on?: boolean };
-    const preflight = (n: NodeSettings): ReviewArtifact => ({
-        path: `${dir}/preflight-${fileSafe(n.address)}.sh`,
-        about: `checks ${describeTarget(n)} (${n.roles.join(", ")}) before rke up: docker, sshd forwarding, swap, ports`,
-        content: rkePreflightScript({
-            nodeLabel: describeTarget(n),
-            roles: n.roles,
-            dockerSocket: n.dockerSocket,
-            ports: rkeRequiredPorts(n.roles, s.cluster.ingressProvider),
-            failSwapOn: kubelet.fail_swap_on === true,
-        }),
+    // Each secret the yml would hold is shown as its placeholder (the component unwraps the real ones).
+    const args = rkeYamlArgs(s, lbAddress, {
+        registryPassword: s.privateRegistry?.password !== undefined ? redacted("privateRegistryPassword") : undefined,
+        s3SecretKey: s.etcdSnapshots.s3?.secretKey !== undefined ? redacted("etcdS3SecretKey") : undefined,
     });
+    const scripts = rkeStageScripts(s);
     return [
         {
             path: `${dir}/rancher-cluster.yml`,
-            about: `the cluster config \`rke up\` runs with, written to ${admin.workDir} on the admin host (${hostLabel})`,
+            about: `the cluster config \`rke up\` runs with, written to ${s.admin.workDir} on the admin host (${scripts.hostLabel})`,
             content: rkeClusterYaml(args),
         },
-        ...s.nodes.map(preflight),
+        ...s.nodes.map(n => ({
+            path: `${dir}/preflight-${fileSafe(n.address)}.sh`,
+            about: `checks ${describeTarget(n)} (${n.roles.join(", ")}) before rke up: docker, sshd forwarding, swap, ports`,
+            content: scripts.preflight(n),
+        })),
         {
             path: `${dir}/rke-up.sh`,
-            about: `runs rke up on the admin host (${hostLabel}); the yml, SSH keys and state arrive on stdin`,
-            content: rkeUpScript({ workDir: admin.workDir, rkePath: admin.rkePath, rkeVersion: s.versions.rke, hostLabel }),
+            about: `runs rke up on the admin host (${scripts.hostLabel}); the yml, SSH keys and state arrive on stdin`,
+            content: scripts.up,
         },
-        {
-            path: `${dir}/rke-remove.sh`,
-            about: "runs rke remove --force (pulumi destroy): wipes the cluster",
-            content: rkeRemoveScript({ workDir: admin.workDir, rkePath: admin.rkePath, hostLabel, nodes: s.nodes.map(n => n.address) }),
-        },
+        { path: `${dir}/rke-remove.sh`, about: "runs rke remove --force (pulumi destroy): wipes the cluster", content: scripts.remove },
     ];
 }
 

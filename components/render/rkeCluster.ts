@@ -6,6 +6,7 @@
 // directory on the admin host), never embedded: the yml holds no key material.
 import * as crypto from "crypto";
 import * as yaml from "js-yaml";
+import type { StackSettings } from "../config";
 
 export type RkeRole = "controlplane" | "etcd" | "worker";
 
@@ -284,4 +285,37 @@ export function rkeUpPlan(a: RkeClusterYamlArgs): string {
 
 function hash(s: string): string {
     return crypto.createHash("sha256").update(s, "utf8").digest("hex");
+}
+
+/** Secrets that end up in rancher-cluster.yml, unwrapped (only ever inside an apply: the yml is then secret). */
+export interface RkeYamlSecrets {
+    registryPassword?: string;
+    s3SecretKey?: string;
+}
+
+/**
+ * The renderer's input from the stack settings. The API server certificate gets the LB address and the Rancher
+ * hostname as extra SANs: the kubeconfig points at the LB, and the hostname may reach the API too.
+ */
+export function rkeYamlArgs(s: StackSettings, loadBalancerAddress: string, secrets: RkeYamlSecrets = {}): RkeClusterYamlArgs {
+    return {
+        clusterName: s.cluster.name,
+        kubernetesVersion: s.versions.kubernetes,
+        nodes: s.nodes,
+        workDir: s.admin.workDir,
+        sans: [loadBalancerAddress, s.hostname],
+        etcdSnapshots: {
+            enabled: s.etcdSnapshots.enabled,
+            creation: s.etcdSnapshots.creation,
+            retention: s.etcdSnapshots.retention,
+            s3: s.etcdSnapshots.s3 && { ...s.etcdSnapshots.s3, secretKey: secrets.s3SecretKey },
+        },
+        networkPlugin: s.cluster.networkPlugin,
+        ingressProvider: s.cluster.ingressProvider,
+        ignoreDockerVersion: s.cluster.ignoreDockerVersion,
+        upgradeStrategy: s.cluster.upgradeStrategy,
+        privateRegistry: s.privateRegistry && { ...s.privateRegistry, password: secrets.registryPassword },
+        bastion: s.bastion,
+        overrides: s.rkeOverrides,
+    };
 }

@@ -6,7 +6,9 @@
 // rke-remove runs `rke remove --force` with the same files (the Command's delete).
 // preflight runs on every node before rke up: docker, sshd forwarding, swap, ports.
 import { BundleFile, fileBundle, shellPath, shellQuote, SUDO_SH, UNPACK_BUNDLE_SH, script } from "./shell";
-import type { RkeRole } from "./rkeCluster";
+import type { NodeSettings, StackSettings } from "../config";
+import { describeTarget } from "../ssh";
+import { rkeClusterConfig, RkeRole, rkeYamlArgs } from "./rkeCluster";
 
 /** File names RKE derives from `--config rancher-cluster.yml` (cluster/state.go, pki/util.go). */
 export const RKE_FILES = {
@@ -85,6 +87,11 @@ export interface RkeUpScriptArgs {
     attempts?: number;
     /** Seconds between tries. Default 15. */
     retryDelaySeconds?: number;
+    /**
+     * admin.stateSync: any change makes Pulumi run this script again, which (config unchanged) reports the admin
+     * host's current kubeconfig and state back to the stack after `npm run ops` changed them.
+     */
+    stateSync?: string;
 }
 
 /** Shell prelude shared by up and remove: variables, fail(), rke check, bundle unpacking into place. */
@@ -139,7 +146,11 @@ export function rkeUpScript(a: RkeUpScriptArgs): string {
         throw new Error(`rkeUpScript: attempts (${attempts}) must be >= 1 and retryDelaySeconds (${delay}) >= 0`);
     }
     const F = RKE_FILES;
+    if (a.stateSync !== undefined && !STATE_SYNC_PATTERN.test(a.stateSync)) {
+        throw new Error(`rkeUpScript: stateSync "${a.stateSync}" must match ${STATE_SYNC_PATTERN}`);
+    }
     return script(
+        ...(a.stateSync ? [`# admin.stateSync: ${a.stateSync} (report the admin host's kubeconfig and state again)`] : []),
         prelude(a),
         rkeBinaryCheck(a.rkeVersion),
         `# The state file holds the cluster's CA and certificates: restore it from the stack, never overwrite it.
@@ -432,4 +443,43 @@ export function rkeRestorePayload(configHash: string, previous: PreviousRkeOutpu
         return "";
     }
     return rkeRestoreBundle(previous.rkeState, true);
+}
+
+/** admin.stateSync values: plain tokens, so they can sit in a comment of the script. */
+export const STATE_SYNC_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** The rke stage's scripts for a stack, as the RkeCluster component runs them (and the review render shows them). */
+export interface RkeStageScripts {
+    /** How messages name the admin host. */
+    hostLabel: string;
+    /** create/update of the rke-up Command. */
+    up: string;
+    /** delete of the rke-up Command: rke remove. */
+    remove: string;
+    /** The preflight check of one node. */
+    preflight: (node: NodeSettings) => string;
+}
+
+export function rkeStageScripts(s: StackSettings, opts: { attempts?: number; retryDelaySeconds?: number } = {}): RkeStageScripts {
+    const admin = s.admin;
+    const hostLabel = admin.host === "local" ? "local" : describeTarget(admin.host);
+    // Swap only blocks kubelet when the yml says fail_swap_on (rkeOverrides may): the kubelet settings do not
+    // depend on the LB address, so the yml rendered without one tells.
+    const services = (rkeClusterConfig(rkeYamlArgs(s, "")).services ?? {}) as { kubelet?: { fail_swap_on?: boolean } };
+    const failSwapOn = services.kubelet?.fail_swap_on === true;
+    return {
+        hostLabel,
+        up: rkeUpScript({
+            workDir: admin.workDir, rkePath: admin.rkePath, rkeVersion: s.versions.rke, hostLabel,
+            attempts: opts.attempts, retryDelaySeconds: opts.retryDelaySeconds, stateSync: admin.stateSync,
+        }),
+        remove: rkeRemoveScript({ workDir: admin.workDir, rkePath: admin.rkePath, hostLabel, nodes: s.nodes.map(n => n.address) }),
+        preflight: node => rkePreflightScript({
+            nodeLabel: describeTarget(node),
+            roles: node.roles,
+            dockerSocket: node.dockerSocket,
+            ports: rkeRequiredPorts(node.roles, s.cluster.ingressProvider),
+            failSwapOn,
+        }),
+    };
 }

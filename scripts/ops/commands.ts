@@ -5,7 +5,7 @@ import * as https from "https";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { keyId } from "../../components/config";
-import { yamlArgs } from "../../components/rkeCluster";
+import { rkeYamlArgs } from "../../components/render/rkeCluster";
 import { agentCaChecksum, agentRedeployBundle, agentRedeployScript } from "../../components/render/agentRedeploy";
 import {
     certRotateScript, installRecoveredBundle, installRecoveredScript, OpsWorkDirArgs, parseOpsResult, recoverStateScript,
@@ -140,7 +140,13 @@ function afterStateChange(o: Opts, io: Io, c: WorkDirContext, res: ReturnType<ty
         io.out(`new kubeconfig saved to ${saveKube} (0600)\n`);
     }
     io.out(`The stack's rkeState output still holds the previous state until the next pulumi up that runs rke up; the admin ` +
-        `host's file is the current one and is never overwritten by pulumi${saveState ? "" : " (keep a copy: --save-state <file>)"}.\n`);
+        `host's file is the current one and is never overwritten by pulumi${saveState ? "" : " (keep a copy: --save-state <file>)"}.\n` +
+        `Read the new state and kubeconfig into the stack now, without running rke:\n  ${stateSyncCommand(c.name)}\n`);
+}
+
+/** Makes the next pulumi up re-read the admin host's kubeconfig and state (admin.stateSync, see RkeCluster). */
+function stateSyncCommand(stack: string): string {
+    return `pulumi config set --stack ${stack} --path rancher-ha:admin.stateSync "$(date +%Y%m%d%H%M%S)" && pulumi up --stack ${stack}`;
 }
 
 export async function certRotate(o: Opts, io: Io): Promise<number> {
@@ -165,9 +171,10 @@ export async function certRotate(o: Opts, io: Io): Promise<number> {
         "RKE restarted the components that use them.\n");
     afterStateChange(o, io, c, res);
     if (rotateCa) {
-        io.out("The CA changed: until the next pulumi up that runs rke up, the stack's kubeconfig output has the old CA and " +
-            "pulumi up fails at the Kubernetes stages with 'x509: certificate signed by unknown authority'. Use the kubeconfig " +
-            "saved above (or kube_config_rancher-cluster.yml on the admin host) meanwhile.\n");
+        io.out("The CA changed: the stack's kubeconfig output still has the old CA, so pulumi up would fail at the Kubernetes " +
+            "stages with 'x509: certificate signed by unknown authority' until the stack reads the new one back (the command " +
+            "above, before any other pulumi up). Use the kubeconfig saved above (or kube_config_rancher-cluster.yml on the " +
+            "admin host) meanwhile.\n");
     }
     return 0;
 }
@@ -313,7 +320,7 @@ export async function restoreWorkdir(o: Opts, io: Io): Promise<number> {
     }
     const registryPassword = s.privateRegistry ? cfg.privateRegistries?.[0]?.password : undefined;
     const s3Secret = s.etcdSnapshots.s3 ? cfg.services?.etcd?.backupConfig?.s3BackupConfig?.secretKey : undefined;
-    const yml = rkeClusterYaml(yamlArgs(settings, [settings.loadBalancer.address, settings.hostname], registryPassword, s3Secret));
+    const yml = rkeClusterYaml(rkeYamlArgs(settings, settings.loadBalancer.address, { registryPassword: registryPassword, s3SecretKey: s3Secret }));
     const res = await runOnAdmin(c, installRecoveredScript({ workDir: s.admin.workDir, hostLabel: c.args.hostLabel, replace: flag(o, "replace") }),
         installRecoveredBundle({ rkeState: parsed.text, kubeconfig: parsed.kubeconfig, clusterYml: yml, keys }));
     if (!res) {

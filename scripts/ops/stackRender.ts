@@ -1,7 +1,7 @@
 // Renders rancher-cluster.yml from stack config entries exactly as `pulumi up` would (config parser, yamlArgs,
 // renderer), for `recover`: what the stack makes of recovered entries is compared with what the cluster runs.
 import { ParseOptions } from "../../components/config";
-import { yamlArgs } from "../../components/rkeCluster";
+import { rkeYamlArgs } from "../../components/render/rkeCluster";
 import { rkeClusterConfig } from "../../components/render/rkeCluster";
 import { StackRenderer } from "../../components/render/rkeRecovery";
 import { StackFile, toolSettings } from "../../components/stackFile";
@@ -28,6 +28,6 @@ export function stackRenderer(file: StackFile, opts: ParseOptions = {}): StackRe
             raw[k] = raw[k] ?? `<pending:${k}>`;
         }
         const { settings } = toolSettings({ ...file, raw }, opts);
-        return rkeClusterConfig(yamlArgs(settings, [settings.loadBalancer.address, settings.hostname], "<secret>", "<secret>"));
+        return rkeClusterConfig(rkeYamlArgs(settings, settings.loadBalancer.address, { registryPassword: "<secret>", s3SecretKey: "<secret>" }));
     };
 }

@@ -6,7 +6,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { keyId } from "../../components/config";
-import { yamlArgs } from "../../components/rkeCluster";
+import { rkeYamlArgs } from "../../components/render/rkeCluster";
 import { rkeClusterYaml, rkeUpPlan } from "../../components/render/rkeCluster";
 import { rkeConfigBundle, rkeUpScript } from "../../components/render/rkeScripts";
 import {
@@ -51,7 +51,7 @@ describe("render/opsScripts: day-2 scripts over real SSH (rke and docker test do
             fs.rmSync(path.join(host.home, d), { recursive: true, force: true });
         }
         const s = settingsFrom(minimalRaw());
-        const a = yamlArgs(s, ["192.0.2.10", s.hostname]);
+        const a = rkeYamlArgs(s, "192.0.2.10");
         const stdin = rkeConfigBundle(rkeClusterYaml(a), rkeUpPlan(a), [{ keyId: keyId(CLUSTER_KEY), privateKey: CLUSTER_KEY }]);
         ok(await host.run(rkeUpScript({ workDir: "~/rancher-ha", rkePath: "rke", rkeVersion: "v1.6.3", hostLabel: "x", retryDelaySeconds: 0 }), stdin));
     }

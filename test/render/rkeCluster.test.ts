@@ -2,7 +2,7 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { yamlArgs } from "../../components/rkeCluster";
+import { rkeYamlArgs } from "../../components/render/rkeCluster";
 import {
     durationSeconds, rkeClusterYaml, rkeConfigProblems, rkeKeyPath, rkeUpPlan,
 } from "../../components/render/rkeCluster";
@@ -31,7 +31,7 @@ function unknownKeys(doc: unknown, schema: KeyNode, at = ""): string[] {
 
 function render(raw: Record<string, unknown>, secrets: { registry?: string; s3?: string } = {}) {
     const s = settingsFrom(raw);
-    const args = yamlArgs(s, ["192.0.2.10", s.hostname], secrets.registry, secrets.s3);
+    const args = rkeYamlArgs(s, "192.0.2.10", { registryPassword: secrets.registry, s3SecretKey: secrets.s3 });
     const text = rkeClusterYaml(args);
     return { s, args, text, doc: yaml.load(text) as any };
 }
@@ -177,7 +177,7 @@ describe("render: rancher-cluster.yml", () => {
         assert.deepEqual(doc.dns, { provider: "coredns" });
         assert.deepEqual({ ...doc, services: plain.services, authentication: plain.authentication, dns: undefined }, { ...plain, dns: undefined });
         // An override is part of what decides whether rke up runs.
-        const plan = (o?: Record<string, unknown>) => rkeUpPlan(yamlArgs(settingsFrom({ ...minimalRaw(), ...(o ? { rkeOverrides: o } : {}) }), ["192.0.2.10", "rancher.example.com"]));
+        const plan = (o?: Record<string, unknown>) => rkeUpPlan(rkeYamlArgs(settingsFrom({ ...minimalRaw(), ...(o ? { rkeOverrides: o } : {}) }), "192.0.2.10"));
         assert.notEqual(plan({ dns: { provider: "coredns" } }), plan());
     });
 

@@ -10,7 +10,7 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { yamlArgs } from "../../components/rkeCluster";
+import { rkeYamlArgs } from "../../components/render/rkeCluster";
 import { rkeClusterConfig, rkeClusterYaml } from "../../components/render/rkeCluster";
 import { rkeJsonToYaml, rkeYamlToJson, RKE_KEY_MAP_SOURCE } from "../../components/render/rkeKeys";
 import keyMap from "../../components/render/rkeKeyMap.json";
@@ -40,7 +40,7 @@ function renderer(base: Obj): StackRenderer {
         for (const k of pending) {
             raw[k] = raw[k] ?? `pending-${k}`;
         }
-        return rkeClusterConfig(yamlArgs(settingsFrom(raw), [raw.loadBalancer.address, raw.hostname], "secret", "secret"));
+        return rkeClusterConfig(rkeYamlArgs(settingsFrom(raw), raw.loadBalancer.address, { registryPassword: "secret", s3SecretKey: "secret" }));
     };
 }
 
@@ -233,7 +233,7 @@ describe("render/rkeRecovery", () => {
             const raw = withEntries(base, r.entries);
             const { settings } = parseConfig(raw, { readFile: () => { throw new Error("no key files here"); } });
             assert.equal(settings.versions.kubernetes, "v1.28.15-rancher1-1");
-            const rendered = rkeClusterConfig(yamlArgs(settings, ["192.0.2.20", "rancher.example.com"], "x", "x"));
+            const rendered = rkeClusterConfig(rkeYamlArgs(settings, "192.0.2.20", { registryPassword: "x", s3SecretKey: "x" }));
             const running = rebuildClusterYml(parseRkeState(FIXTURE));
             assert.deepEqual(differences(comparable(running), comparable(rendered), "").map(d => d.path), ["authentication.sans"]);
         });
@@ -258,9 +258,9 @@ describe("render/rkeRecovery", () => {
         for (const [name, raw] of [["minimal", minimalRaw()], ["every setting", fullRaw()]] as const) {
             it(`${name}: same nodes, roles, versions and cluster; nothing left for rkeOverrides`, () => {
                 const s = settingsFrom(raw);
-                const original = rkeClusterConfig(yamlArgs(s, ["192.0.2.10", s.hostname], "registry-s3cret", "s3-s3cret"));
+                const original = rkeClusterConfig(rkeYamlArgs(s, "192.0.2.10", { registryPassword: "registry-s3cret", s3SecretKey: "s3-s3cret" }));
                 // The renderer's text, read back the way rke reads it.
-                const asRead = yaml.load(rkeClusterYaml(yamlArgs(s, ["192.0.2.10", s.hostname], "registry-s3cret", "s3-s3cret"))) as Obj;
+                const asRead = yaml.load(rkeClusterYaml(rkeYamlArgs(s, "192.0.2.10", { registryPassword: "registry-s3cret", s3SecretKey: "s3-s3cret" }))) as Obj;
                 assert.deepEqual(asRead, original);
                 // Plus defaults RKE adds before writing the state: recovery must not turn them into overrides.
                 const state = stateFor(asRead, cfg => {
@@ -276,7 +276,7 @@ describe("render/rkeRecovery", () => {
                 assert.equal(r.entries.rkeOverrides, undefined, JSON.stringify(r.entries.rkeOverrides));
                 assert.deepEqual(r.notes.filter(n => n.kind === "changed"), []);
 
-                const again = rkeClusterConfig(yamlArgs(settingsFrom(withEntries(base, r.entries)), ["192.0.2.10", s.hostname], "registry-s3cret", "s3-s3cret"));
+                const again = rkeClusterConfig(rkeYamlArgs(settingsFrom(withEntries(base, r.entries)), "192.0.2.10", { registryPassword: "registry-s3cret", s3SecretKey: "s3-s3cret" }));
                 const pick = (c: Obj) => ({
                     version: c.kubernetes_version, name: c.cluster_name,
                     nodes: c.nodes.map((n: Obj) => [n.address, n.internal_address, n.hostname_override, n.port, n.role, n.labels, n.taints]),

@@ -7,10 +7,9 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { keyId } from "../../components/config";
-import { yamlArgs } from "../../components/rkeCluster";
-import { rkeClusterYaml, rkeUpPlan } from "../../components/render/rkeCluster";
+import { rkeClusterYaml, rkeUpPlan, rkeYamlArgs } from "../../components/render/rkeCluster";
 import {
-    parseRkeUpOutput, rkeConfigBundle, rkePreflightScript, rkeRemoveScript, rkeRequiredPorts, rkeRestoreBundle,
+    parseRkeUpOutput, rkeConfigBundle, rkePreflightScript, rkeRemoveScript, rkeRequiredPorts, rkeRestoreBundle, rkeStageScripts,
     rkeRestorePayload, rkeUpScript, RkeUpScriptArgs,
 } from "../../components/render/rkeScripts";
 import { freePort, RunResult, SshHost, sshHostUnavailable, startSshHost } from "../helpers/sshHost";
@@ -22,7 +21,7 @@ function configBundle(nodes: number, mutate?: (raw: Record<string, unknown>) => 
     const raw = minimalRaw(nodesRaw(nodes));
     mutate?.(raw);
     const s = settingsFrom(raw);
-    const args = yamlArgs(s, ["192.0.2.10", s.hostname]);
+    const args = rkeYamlArgs(s, "192.0.2.10");
     return rkeConfigBundle(rkeClusterYaml(args), rkeUpPlan(args), [{ keyId: keyId(CLUSTER_KEY), privateKey: CLUSTER_KEY }]);
 }
 
@@ -93,6 +92,23 @@ describe("render: RKE scripts over real SSH (rke and docker test doubles)", func
             const [a, b] = [parseRkeUpOutput(first.stdout), parseRkeUpOutput(again.stdout)];
             assert.equal(b.mode, "unchanged");
             assert.deepEqual([b.kubeconfig, b.rkeState], [a.kubeconfig, a.rkeState]);
+        });
+
+        it("a new admin.stateSync reports what an ops command left on the host, without calling rke", async () => {
+            const stdin = configBundle(3);
+            ok(await up(stdin));
+            // What `npm run ops -- cert-rotate` leaves behind: new certificates in the state and the kubeconfig.
+            fs.appendFileSync(path.join(work, "rancher-cluster.rkestate"), "\n/* rotated */\n");
+            fs.appendFileSync(path.join(work, "kube_config_rancher-cluster.yml"), "# rotated\n");
+            const synced = await up(stdin, { stateSync: "20261123" });
+            ok(synced);
+            assert.equal(upCalls().length, 1, "rke itself is not called again");
+            const out = parseRkeUpOutput(synced.stdout);
+            assert.equal(out.mode, "unchanged");
+            assert.match(out.rkeState, /rotated/);
+            assert.match(out.kubeconfig, /# rotated/);
+            assert.match(rkeUpScript(upArgs({ stateSync: "20261123" })), /^# admin\.stateSync: 20261123 /m);
+            assert.throws(() => rkeUpScript(upArgs({ stateSync: "x\nrm -rf /" })), /stateSync "x\nrm -rf \/" must match/);
         });
 
         it("a node change runs rke up: worker-only additions/removals with --update-only, anything else in full", async () => {
@@ -366,5 +382,26 @@ describe("render: restore payload bookkeeping (pure)", () => {
         assert.deepEqual(out, { mode: "full", kubeconfig: "K\n", rkeState: "{}" });
         assert.throws(() => parseRkeUpOutput("rke said nothing"), /no rancher-ha outputs block/);
         assert.throws(() => parseRkeUpOutput("-----BEGIN RANCHER-HA RKE OUTPUTS-----\nmode full\n-----END RANCHER-HA RKE OUTPUTS-----"), /kubeconfig is missing/);
+    });
+});
+
+describe("render: the rke stage's scripts from the stack (pure)", () => {
+    it("preflight treats swap as fatal exactly when the rendered yml sets fail_swap_on (rkeOverrides may)", () => {
+        const node = (s: ReturnType<typeof settingsFrom>) => rkeStageScripts(s).preflight(s.nodes[0]);
+        assert.match(node(settingsFrom(minimalRaw())), /^FAIL_SWAP_ON=false$/m);
+        const strict = minimalRaw();
+        strict.rkeOverrides = { services: { kubelet: { fail_swap_on: true } } };
+        assert.match(node(settingsFrom(strict)), /^FAIL_SWAP_ON=true$/m);
+    });
+
+    it("names the admin host, and carries admin.stateSync into the rke up script", () => {
+        const raw = minimalRaw();
+        const plain = rkeStageScripts(settingsFrom(raw));
+        assert.equal(plain.hostLabel, "rancher@192.0.2.11:22");
+        assert.doesNotMatch(plain.up, /admin\.stateSync/);
+        raw.admin = { stateSync: "1" };
+        const synced = rkeStageScripts(settingsFrom(raw));
+        assert.match(synced.up, /^# admin\.stateSync: 1 /m);
+        assert.equal(synced.remove, plain.remove, "delete is unaffected");
     });
 });

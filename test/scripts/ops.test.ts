@@ -8,7 +8,7 @@ import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { keyId } from "../../components/config";
-import { yamlArgs } from "../../components/rkeCluster";
+import { rkeYamlArgs } from "../../components/render/rkeCluster";
 import { rkeClusterYaml, rkeUpPlan } from "../../components/render/rkeCluster";
 import { rkeConfigBundle, rkeUpScript } from "../../components/render/rkeScripts";
 import { agentCaChecksum } from "../../components/render/agentRedeploy";
@@ -72,7 +72,7 @@ describe("scripts/ops (npm run ops) end to end", function () {
     /** The work dir the RkeCluster stage leaves after pulumi up, for this stack. */
     async function deploy(): Promise<void> {
         const { settings } = toolSettings(readStackFile(dir, "test"));
-        const a = yamlArgs(settings, ["192.0.2.10", settings.hostname]);
+        const a = rkeYamlArgs(settings, "192.0.2.10");
         const stdin = rkeConfigBundle(rkeClusterYaml(a), rkeUpPlan(a), [{ keyId: keyId(host.privateKey), privateKey: host.privateKey }]);
         const r = await host.run(rkeUpScript({ workDir: "~/rancher-ha", rkePath: "rke", rkeVersion: "v1.6.3", hostLabel: "x", retryDelaySeconds: 0 }), stdin);
         assert.equal(r.code, 0, r.stderr);
@@ -125,6 +125,7 @@ describe("scripts/ops (npm run ops) end to end", function () {
             assert.equal((fs.statSync(saved).mode & 0o777).toString(8), "600");
             assert.match(r.stdout, /previous file kept on the admin host: ~\/rancher-ha\/rancher-cluster\.rkestate\.before-restore-\d{8}T\d{6}Z/);
             assert.match(r.stdout, /The stack's rkeState output still holds the previous state until the next pulumi up that runs rke up/);
+            assert.match(r.stdout, /pulumi config set --stack \S+ --path rancher-ha:admin\.stateSync "\$\(date \+%Y%m%d%H%M%S\)" && pulumi up --stack \S+/);
         });
 
         it("restore-workdir: after a lost disk, the piped state plus the stack give back the files rke needs", async () => {
