@@ -329,6 +329,11 @@ class Parser {
             enabled: this.bool(ha, "enabled", "hostAliases.enabled") ?? false,
             ip: haIp ?? lb?.address ?? "",
         };
+        if (hostAliases.enabled && haIp === undefined && lb && !isIp(lb.address)) {
+            // /etc/hosts needs an address; the default (the LB) is a name here.
+            this.err("hostAliases.ip", `required when hostAliases.enabled is true and loadBalancer.address ("${lb.address}") ` +
+                "is a host name; set it to the IP that name resolves to");
+        }
 
         const nodeSize = this.enumOf(raw, "nodeSize", ["S", "M", "L", "XL"] as const);
         if (nodeSize !== undefined && nodes.length > 0) {

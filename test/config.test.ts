@@ -226,6 +226,13 @@ describe("config", () => {
                 .join("\n").includes("pw-in-plain-text"));
         });
 
+        it("hostAliases without an IP to point at", () => {
+            const raw = { ...base(), loadBalancer: { address: "lb.example.com" }, hostAliases: { enabled: true } };
+            oneProblem(raw, "rancher-ha:hostAliases.ip", /required when hostAliases.enabled is true and loadBalancer.address \("lb\.example\.com"\) is a host name/);
+            assert.equal(parseConfig({ ...raw, hostAliases: { enabled: true, ip: "192.0.2.10" } }, opts).settings.hostAliases.ip, "192.0.2.10");
+            assert.equal(parseConfig({ ...raw, hostAliases: { enabled: false } }, opts).settings.hostAliases.enabled, false);
+        });
+
         it("admin.stateSync that could not sit in a script comment", () => {
             oneProblem({ ...base(), admin: { stateSync: "a b" } }, "rancher-ha:admin.stateSync", /must be a plain token .*pulumi config set --path rancher-ha:admin\.stateSync/);
             assert.equal(parseConfig({ ...base(), admin: { stateSync: "2026-11-23T20:00" } }, opts).settings.admin.stateSync, "2026-11-23T20:00");
