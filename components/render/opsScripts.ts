@@ -37,6 +37,13 @@ export function snapshotNameProblem(name: string): string | undefined {
     return undefined;
 }
 
+function assertSnapshotName(name: string): void {
+    const problem = snapshotNameProblem(name);
+    if (problem) {
+        throw new Error(problem);
+    }
+}
+
 export interface OpsWorkDirArgs {
     workDir: string;
     rkePath: string;
@@ -124,10 +131,7 @@ export interface SnapshotSaveArgs extends OpsWorkDirArgs {
 
 /** `rke etcd snapshot-save --name`: a one-off snapshot on every etcd node (and S3 when backup_config has it). */
 export function snapshotSaveScript(a: SnapshotSaveArgs): string {
-    const problem = snapshotNameProblem(a.name);
-    if (problem) {
-        throw new Error(problem);
-    }
+    assertSnapshotName(a.name);
     const F = RKE_FILES;
     return script(
         workDirPrelude(a),
@@ -154,10 +158,7 @@ export interface SnapshotRestoreArgs extends OpsWorkDirArgs {
  * kubeconfig are copied aside first; the new ones are returned so the caller can keep them.
  */
 export function snapshotRestoreScript(a: SnapshotRestoreArgs): string {
-    const problem = snapshotNameProblem(a.name);
-    if (problem) {
-        throw new Error(problem);
-    }
+    assertSnapshotName(a.name);
     const F = RKE_FILES;
     return script(
         workDirPrelude(a),

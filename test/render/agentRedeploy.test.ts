@@ -4,12 +4,11 @@ import { strict as assert } from "assert";
 import { spawn } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
 import { agentCaChecksum, agentRedeployBundle, agentRedeployScript } from "../../components/render/agentRedeploy";
 import { caChecksum } from "../../components/render/helmValues";
 import { requireTool, toolMissing } from "../helpers/tools";
 import { AGENT_PATHS, FakeAgentApi, kubeconfigFor } from "../fixtures/rke/fakeAgentApi";
+import { kubectlSandbox } from "../helpers/fakeKubeApi";
 
 const NEW_CA = "-----BEGIN CERTIFICATE-----\nRkFLRSBORVcgQ0EgRk9SIFRFU1RT\n-----END CERTIFICATE-----";
 const OLD = "0d1c0c7f7a3e4b3f5f0b1e7d4f9a2e6c8b5a3d2f1e0c9b8a7f6e5d4c3b2a1f0e";
@@ -43,7 +42,7 @@ describe("render/agentRedeploy", () => {
 
     describe("with the real kubectl against a fake API on 127.0.0.1", function () {
         this.timeout(60000);
-        let tmp: string;
+        let sandbox: ReturnType<typeof kubectlSandbox>;
         let env: NodeJS.ProcessEnv;
         let api: FakeAgentApi;
         const sum = agentCaChecksum(NEW_CA);
@@ -52,14 +51,12 @@ describe("render/agentRedeploy", () => {
             requireTool(this, toolMissing("kubectl", ["version", "--client"]));
         });
         beforeEach(() => {
-            tmp = fs.mkdtempSync(path.join(os.tmpdir(), "rancher-ha-redeploy-"));
-            fs.mkdirSync(path.join(tmp, "home"));
-            fs.mkdirSync(path.join(tmp, "tmp"));
-            env = { PATH: process.env.PATH, HOME: path.join(tmp, "home"), TMPDIR: path.join(tmp, "tmp") };
+            sandbox = kubectlSandbox("rancher-ha-redeploy-");
+            ({ env } = sandbox);
         });
         afterEach(async () => {
             await api?.stop();
-            fs.rmSync(tmp, { recursive: true, force: true });
+            sandbox.remove();
         });
 
         it("patches CATTLE_CA_CHECKSUM where it differs, only that env var, and a second run finds nothing to do", async () => {

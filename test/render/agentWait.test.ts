@@ -3,13 +3,13 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import { AddressInfo } from "net";
-import * as os from "os";
 import * as path from "path";
 import {
     agentBundle, agentHostAliasesScript, agentReleaseScript, agentTargets, AgentTarget, FIELD_MANAGER,
 } from "../../components/render/agentWait";
 import { CLUSTER_AGENT, NODE_AGENT } from "../../components/render/hostAliases";
 import { requireTool, toolMissing } from "../helpers/tools";
+import { fakeKubeconfig, kubeDiscovery, kubectlSandbox, notFoundStatus } from "../helpers/fakeKubeApi";
 
 const IP = "192.0.2.10";
 const HOST = "rancher.example.com";
@@ -77,28 +77,10 @@ class FakeKubeApi {
             res.writeHead(code, { "content-type": "application/json" });
             res.end(JSON.stringify(o));
         };
-        const notFound = (what: string) => json(404, {
-            kind: "Status", apiVersion: "v1", status: "Failure", reason: "NotFound", code: 404, message: `${what} not found`,
-        });
-        switch (url.pathname) {
-            case "/version":
-                return json(200, { major: "1", minor: "30", gitVersion: "v1.30.4" });
-            case "/api":
-                return json(200, { kind: "APIVersions", versions: ["v1"], serverAddressByClientCIDRs: [] });
-            case "/api/v1":
-                return json(200, { kind: "APIResourceList", groupVersion: "v1", resources: [] });
-            case "/apis":
-                return json(200, {
-                    kind: "APIGroupList", apiVersion: "v1",
-                    groups: [{ name: "apps", versions: [{ groupVersion: "apps/v1", version: "v1" }], preferredVersion: { groupVersion: "apps/v1", version: "v1" } }],
-                });
-            case "/apis/apps/v1":
-                return json(200, {
-                    kind: "APIResourceList", apiVersion: "v1", groupVersion: "apps/v1", resources: [
-                        { name: "deployments", singularName: "deployment", namespaced: true, kind: "Deployment", verbs: ["get", "patch"] },
-                        { name: "daemonsets", singularName: "daemonset", namespaced: true, kind: "DaemonSet", verbs: ["get", "patch"] },
-                    ],
-                });
+        const notFound = (what: string) => json(404, notFoundStatus(what));
+        const discovery = kubeDiscovery(url.pathname);
+        if (discovery !== undefined) {
+            return json(200, discovery);
         }
         const behaviour = this.objects[url.pathname];
         if (behaviour === undefined) {
@@ -149,15 +131,7 @@ function runScript(script: string, stdin: string, env: NodeJS.ProcessEnv): Promi
     });
 }
 
-function kubeconfig(server: string): string {
-    return [
-        "apiVersion: v1", "kind: Config",
-        `clusters: [{name: fake, cluster: {server: "${server}"}}]`,
-        `users: [{name: admin, user: {token: ${TOKEN}}}]`,
-        "contexts: [{name: fake, context: {cluster: fake, user: admin}}]",
-        "current-context: fake", "",
-    ].join("\n");
-}
+const kubeconfig = (server: string) => fakeKubeconfig(server, TOKEN);
 
 const LEGACY: AgentTarget[] = agentTargets("2.4.17");
 const CURRENT: AgentTarget[] = agentTargets("2.9.2");
@@ -196,6 +170,7 @@ describe("render/agentWait", () => {
 
     describe("run with the real kubectl against a fake API server on 127.0.0.1", function () {
         this.timeout(60000);
+        let sandbox: ReturnType<typeof kubectlSandbox>;
         let tmp: string;
         let env: NodeJS.ProcessEnv;
         let api: FakeKubeApi | undefined;
@@ -204,16 +179,13 @@ describe("render/agentWait", () => {
             requireTool(this, toolMissing("kubectl", ["version", "--client"]));
         });
         beforeEach(() => {
-            tmp = fs.mkdtempSync(path.join(os.tmpdir(), "rancher-ha-agents-test-"));
-            fs.mkdirSync(path.join(tmp, "home"));
-            fs.mkdirSync(path.join(tmp, "tmp"));
-            // A clean HOME (no ~/.kube of the developer) and a TMPDIR we can check is left empty.
-            env = { PATH: process.env.PATH, HOME: path.join(tmp, "home"), TMPDIR: path.join(tmp, "tmp") };
+            sandbox = kubectlSandbox("rancher-ha-agents-test-");
+            ({ dir: tmp, env } = sandbox);
         });
         afterEach(async () => {
             await api?.stop();
             api = undefined;
-            fs.rmSync(tmp, { recursive: true, force: true });
+            sandbox.remove();
         });
 
         async function start(objects: Record<string, ObjectBehaviour>): Promise<string> {
