@@ -3,7 +3,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { PrivateRegistry, TlsSource } from "./config";
-import { certManagerRelease, chartRegistry } from "./render/helmValues";
+import { certManagerRelease, chartRegistry, helmReleaseArgs } from "./render/helmValues";
 import { registryPullSecret } from "./registryPullSecret";
 
 export interface CertManagerArgs {
@@ -41,12 +41,7 @@ export class CertManager extends pulumi.ComponentResource {
             }, childOpts);
             const pullSecret = registryPullSecret(`${name}-registry`, spec.namespace, registry, args.registry, childOpts, namespace);
             this.release = new k8s.helm.v3.Release(name, {
-                name: spec.name,
-                chart: spec.chart,
-                version: spec.version,
-                repositoryOpts: { repo: spec.repo },
-                namespace: namespace.metadata.name,
-                createNamespace: false,
+                ...helmReleaseArgs(spec, namespace.metadata.name),
                 values: spec.values,
                 // Wait for the deployments and the post-install startupapicheck job, which succeeds only when the
                 // webhook admits cert-manager resources: Rancher's chart creates an Issuer right after.

@@ -7,7 +7,7 @@ import { StackSettings } from "./config";
 import { registryPullSecret } from "./registryPullSecret";
 import { RancherTls } from "./rancherTls";
 import {
-    bootstrapPasswordFrom, chartRegistry, RANCHER_NAMESPACE, rancherChart, rancherRelease, rancherReleaseInput,
+    bootstrapPasswordFrom, chartRegistry, helmReleaseArgs, RANCHER_NAMESPACE, rancherChart, rancherRelease, rancherReleaseInput,
 } from "./render/helmValues";
 
 export interface RancherArgs {
@@ -60,12 +60,7 @@ export class Rancher extends pulumi.ComponentResource {
         const spec = rancherChart(input);
         this.release = new k8s.helm.v3.Release(name, {
             // The release name is the chart's fullname: it names the `rancher` deployment that hostAliases patch.
-            name: spec.name,
-            chart: spec.chart,
-            version: spec.version,
-            repositoryOpts: { repo: spec.repo },
-            namespace: namespace.metadata.name,
-            createNamespace: false,
+            ...helmReleaseArgs(spec, namespace.metadata.name),
             // Holds the bootstrap password.
             values: pulumi.secret(this.bootstrapPassword.apply(password => rancherRelease(input, password).values)),
             skipAwait: false,

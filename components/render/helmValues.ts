@@ -216,6 +216,14 @@ export interface HelmReleaseSpec {
     values: Record<string, unknown>;
 }
 
+/** The fields of a helm.v3.Release that install `chart` into an existing namespace (values are added by the caller). */
+export function helmReleaseArgs<Namespace>(chart: Omit<HelmReleaseSpec, "values">, namespace: Namespace) {
+    return {
+        name: chart.name, chart: chart.chart, version: chart.version, repositoryOpts: { repo: chart.repo },
+        namespace, createNamespace: false,
+    };
+}
+
 /** The cert-manager release, or undefined when the TLS source needs none. */
 export function certManagerRelease(version: string, tlsSource: TlsSource, registry: ChartRegistry): HelmReleaseSpec | undefined {
     if (!needsCertManager(tlsSource)) {
