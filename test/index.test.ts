@@ -4,7 +4,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { RKE_STACK_OUTPUTS } from "../components/rkeCluster";
 import { allRegistered, byType, dependsOn, recordResources, RecordedResource, settle } from "./helpers/mocks";
-import { fakeHomeWithKey, useStackConfig } from "./helpers/devStack";
+import { fakeHomeWithKey, runProgram, useStackConfig } from "./helpers/devStack";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 const KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: \"https://192.0.2.11:6443\"\n  name: local\n" +
@@ -54,7 +54,7 @@ describe("program (index.ts) on Pulumi.dev.yaml", function () {
             },
         });
         useStackConfig(path.join(__dirname, "..", "Pulumi.dev.yaml"));
-        program = require("../index");
+        program = runProgram();
         await settle(program.kubeconfig);
         await allRegistered(recorded);
     });

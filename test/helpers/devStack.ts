@@ -41,3 +41,9 @@ export function fakeHomeWithKey(): { home: string; privateKey: string; restore: 
 export function useStackConfig(stackFile: string): void {
     pulumi.runtime.setAllConfig(stackConfig(stackFile));
 }
+
+/** Runs index.ts afresh (a new "pulumi up" under the current mocks and config), returning its exports. */
+export function runProgram(): any {
+    delete require.cache[require.resolve("../../index")];
+    return require("../../index");
+}
