@@ -1,6 +1,8 @@
 // What the real kubectl needs from a Kubernetes API server before it gets to the objects a test cares about:
 // version and API discovery for apps/v1, a kubeconfig pointing at the fake server, and a clean HOME/TMPDIR.
 import * as fs from "fs";
+import * as http from "http";
+import { AddressInfo } from "net";
 import * as os from "os";
 import * as path from "path";
 
@@ -56,4 +58,27 @@ export function kubectlSandbox(prefix: string): { dir: string; env: NodeJS.Proce
         env: { PATH: process.env.PATH, HOME: path.join(dir, "home"), TMPDIR: path.join(dir, "tmp") },
         remove: () => fs.rmSync(dir, { recursive: true, force: true }),
     };
+}
+
+/** An HTTP server on 127.0.0.1:<free port> whose subclass answers each request with its whole body read. */
+export abstract class FakeHttpServer {
+    private server?: http.Server;
+
+    /** Starts listening; returns the base URL. */
+    async start(): Promise<string> {
+        this.server = http.createServer((req, res) => {
+            let body = "";
+            req.on("data", d => (body += d));
+            req.on("end", () => this.answer(req, body, res));
+        });
+        await new Promise<void>(r => this.server!.listen(0, "127.0.0.1", r));
+        return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
+    }
+
+    async stop(): Promise<void> {
+        this.server?.closeAllConnections();
+        await new Promise(r => this.server?.close(r));
+    }
+
+    protected abstract answer(req: http.IncomingMessage, body: string, res: http.ServerResponse): void;
 }

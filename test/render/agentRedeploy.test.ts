@@ -1,7 +1,6 @@
 // agents-redeploy with the real kubectl against a fake Kubernetes API on 127.0.0.1 that holds the agent workloads of
 // test/fixtures/k8s (their CATTLE_CA_CHECKSUM is an old CA's).
 import { strict as assert } from "assert";
-import { spawn } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import { agentCaChecksum, agentRedeployBundle, agentRedeployScript } from "../../components/render/agentRedeploy";
@@ -9,26 +8,12 @@ import { caChecksum } from "../../components/render/helmValues";
 import { requireTool, toolMissing } from "../helpers/tools";
 import { AGENT_PATHS, FakeAgentApi, kubeconfigFor } from "../fixtures/rke/fakeAgentApi";
 import { kubectlSandbox } from "../helpers/fakeKubeApi";
+import { runShellScript } from "../helpers/run";
 
 const NEW_CA = "-----BEGIN CERTIFICATE-----\nRkFLRSBORVcgQ0EgRk9SIFRFU1RT\n-----END CERTIFICATE-----";
 const OLD = "0d1c0c7f7a3e4b3f5f0b1e7d4f9a2e6c8b5a3d2f1e0c9b8a7f6e5d4c3b2a1f0e";
 
-function run(script: string, stdin: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise(resolve => {
-        const child = spawn("/bin/sh", ["-c", script], { env, stdio: ["pipe", "pipe", "pipe"] });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", d => (stdout += d));
-        child.stderr.on("data", d => (stderr += d));
-        child.stdin.on("error", () => undefined);
-        const killer = setTimeout(() => child.kill("SIGKILL"), 30000);
-        child.on("close", code => {
-            clearTimeout(killer);
-            resolve({ code, stdout, stderr });
-        });
-        child.stdin.end(stdin);
-    });
-}
+const run = runShellScript;
 
 describe("render/agentRedeploy", () => {
     it("the checksum is the one agents compute: sha256 of the cacerts value plus the newline jq -r adds", () => {

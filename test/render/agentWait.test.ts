@@ -2,14 +2,14 @@ import { strict as assert } from "assert";
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
-import { AddressInfo } from "net";
 import * as path from "path";
 import {
     agentBundle, agentHostAliasesScript, agentReleaseScript, agentTargets, AgentTarget, FIELD_MANAGER,
 } from "../../components/render/agentWait";
 import { CLUSTER_AGENT, NODE_AGENT } from "../../components/render/hostAliases";
 import { requireTool, toolMissing } from "../helpers/tools";
-import { fakeKubeconfig, kubeDiscovery, kubectlSandbox, notFoundStatus } from "../helpers/fakeKubeApi";
+import { fakeKubeconfig, FakeHttpServer, kubeDiscovery, kubectlSandbox, notFoundStatus } from "../helpers/fakeKubeApi";
+import { runShellScript } from "../helpers/run";
 
 const IP = "192.0.2.10";
 const HOST = "rancher.example.com";
@@ -37,27 +37,14 @@ interface Recorded {
  * objects as configured, and server-side apply PATCHes (answered with the applied object). Every request is
  * recorded so tests can check what kubectl really sent.
  */
-class FakeKubeApi {
+class FakeKubeApi extends FakeHttpServer {
     readonly requests: Recorded[] = [];
-    private server?: http.Server;
     private gets = new Map<string, number>();
 
-    constructor(private objects: Record<string, ObjectBehaviour>) {}
-
-    async start(): Promise<string> {
-        this.server = http.createServer((req, res) => {
-            let body = "";
-            req.on("data", d => (body += d));
-            req.on("end", () => this.answer(req, body, res));
-        });
-        await new Promise<void>(r => this.server!.listen(0, "127.0.0.1", r));
-        return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
+    constructor(private objects: Record<string, ObjectBehaviour>) {
+        super();
     }
 
-    async stop(): Promise<void> {
-        this.server?.closeAllConnections();
-        await new Promise(r => this.server?.close(r));
-    }
 
     getsOf(p: string): number {
         return this.requests.filter(r => r.method === "GET" && r.path === p).length;
@@ -67,7 +54,7 @@ class FakeKubeApi {
         return this.requests.filter(r => r.method === "PATCH");
     }
 
-    private answer(req: http.IncomingMessage, body: string, res: http.ServerResponse) {
+    protected answer(req: http.IncomingMessage, body: string, res: http.ServerResponse) {
         const url = new URL(req.url ?? "/", "http://x");
         this.requests.push({
             method: req.method ?? "", path: url.pathname, query: url.searchParams,
@@ -111,25 +98,7 @@ interface RunResult {
     ms: number;
 }
 
-/** Runs a script as the local Command provider does (`/bin/sh -c <script>`, stdin piped), killed after 30 s. */
-function runScript(script: string, stdin: string, env: NodeJS.ProcessEnv): Promise<RunResult> {
-    const start = Date.now();
-    return new Promise(resolve => {
-        const child = spawn("/bin/sh", ["-c", script], { env, stdio: ["pipe", "pipe", "pipe"] });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", d => (stdout += d));
-        child.stderr.on("data", d => (stderr += d));
-        // The script may exit before reading stdin (kubectl missing): that is not the test's failure.
-        child.stdin.on("error", () => undefined);
-        const killer = setTimeout(() => child.kill("SIGKILL"), 30000);
-        child.on("close", code => {
-            clearTimeout(killer);
-            resolve({ code, stdout, stderr, ms: Date.now() - start });
-        });
-        child.stdin.end(stdin);
-    });
-}
+const runScript = (script: string, stdin: string, env: NodeJS.ProcessEnv): Promise<RunResult> => runShellScript(script, stdin, env);
 
 const kubeconfig = (server: string) => fakeKubeconfig(server, TOKEN);
 

@@ -2,7 +2,6 @@
 // host with the system ssh client (rke and docker are the test doubles of test/fixtures/rke/opsDoubles.ts), and the
 // real kubectl against a fake Kubernetes/Rancher API on 127.0.0.1.
 import { strict as assert } from "assert";
-import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -18,6 +17,7 @@ import { requireTool, toolMissing } from "../helpers/tools";
 import { control, rkeCalls } from "../fixtures/rke/doubles";
 import { fullStateObject, installOpsDoubles } from "../fixtures/rke/opsDoubles";
 import { AGENT_PATHS, FakeAgentApi, kubeconfigFor } from "../fixtures/rke/fakeAgentApi";
+import { runWithStdin } from "../helpers/run";
 
 const ROOT = path.join(__dirname, "../..");
 const FIXTURE = fs.readFileSync(path.join(__dirname, "../fixtures/rke/recovered.rkestate.json"), "utf8");
@@ -25,21 +25,8 @@ const FIXTURE = fs.readFileSync(path.join(__dirname, "../fixtures/rke/recovered.
 interface CliResult { code: number | null; stdout: string; stderr: string }
 
 function ops(args: string[], stdin = ""): Promise<CliResult> {
-    return new Promise(resolve => {
-        const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/ops.ts", ...args],
-            { cwd: ROOT, env: { ...process.env, TS_NODE_PROJECT: path.join(ROOT, "tsconfig.json") }, stdio: ["pipe", "pipe", "pipe"] });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", d => (stdout += d));
-        child.stderr.on("data", d => (stderr += d));
-        child.stdin.on("error", () => undefined);
-        const killer = setTimeout(() => child.kill("SIGKILL"), 90000);
-        child.on("close", code => {
-            clearTimeout(killer);
-            resolve({ code, stdout, stderr });
-        });
-        child.stdin.end(stdin);
-    });
+    return runWithStdin(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/ops.ts", ...args], stdin,
+        { cwd: ROOT, env: { ...process.env, TS_NODE_PROJECT: path.join(ROOT, "tsconfig.json") }, timeoutMs: 90000 });
 }
 
 describe("scripts/ops (npm run ops) end to end", function () {
