@@ -1,8 +1,9 @@
 // Adopting an RKE cluster whose cluster.yml / state file are lost: everything here is pure.
 //
 // RKE keeps a copy of its full state (the rkestate: config, certificates) in the cluster itself, kube-system/
-// full-cluster-state: a Secret since RKE v1.5 (older releases, and clusters not upgraded since, have a ConfigMap of
-// the same name; cluster/state.go GetFullStateFromK8s reads the Secret first, then the ConfigMap). From it:
+// full-cluster-state: a Secret in RKE v1.6 and late v1.4/v1.5 patch releases (older releases, and clusters not
+// upgraded since, have a ConfigMap of the same name; cluster/state.go GetFullStateFromK8s reads the Secret first,
+// then the ConfigMap). From it:
 // - parseRkeState: the state, the config it holds (camelCase JSON), the admin kubeconfig;
 // - rebuildClusterYml: a cluster.yml equal to what runs (snake_case), for rke itself;
 // - recoverStackConfig: the rancher-ha stack config entries that make `pulumi up` render an equivalent cluster.yml,
