@@ -9,8 +9,8 @@
 //   cluster, read with the node's own kubeconfig (kubecfg-kube-node.yaml) like RKE itself does.
 // install-recovered writes a recovered state, kubeconfig, cluster.yml and key into the work dir (0600), never
 //   replacing a different file unless asked, and then only after keeping a copy.
-import { RKE_FILES } from "./rkeScripts";
-import { fileBundle, script, shellPath, shellQuote, SUDO_SH, UNPACK_BUNDLE_SH } from "./shell";
+import { RKE_FILES, RKE_HAVE_SH, unpackIntoWorkDirSh } from "./rkeScripts";
+import { fileBundle, script, shellPath, shellQuote, SUDO_SH } from "./shell";
 
 const FRAME_BEGIN = "-----BEGIN RANCHER-HA OPS RESULT-----";
 const FRAME_END = "-----END RANCHER-HA OPS RESULT-----";
@@ -94,7 +94,7 @@ trap 'rm -rf "$TMP"; rmdir "$WORK/${OPS_FILES.lock}" 2>/dev/null || true' EXIT
 trap 'exit 1' HUP INT TERM
 WANT=${shellQuote(a.rkeVersion)}
 command -v "$RKE" >/dev/null 2>&1 || fail "rke not found (admin.rkePath: $RKE); install rke $WANT on the admin host"
-HAVE=$("$RKE" --version 2>/dev/null | sed -n 's/^rke version \\([^ ]*\\).*/\\1/p' | head -n 1)
+${RKE_HAVE_SH}
 [ "$HAVE" = "$WANT" ] || fail "$RKE is rke \${HAVE:-of unknown version}, but versions.rke is $WANT; run ops with the rke that manages this cluster"
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 # run_rke ARGS...: rke in the work dir, output to stderr and ops.log; fails with its last lines.
@@ -331,13 +331,7 @@ export function installRecoveredScript(a: InstallRecoveredArgs): string {
         `WORK=${shellPath(a.workDir)}
 HOST=${shellQuote(a.hostLabel)}
 fail() { echo "rancher-ha ops: $HOST: $*" >&2; exit 1; }
-${UNPACK_BUNDLE_SH}
-umask 077
-mkdir -p "$WORK/${F.keys}"
-chmod 700 "$WORK" "$WORK/${F.keys}"
-IN=$(mktemp -d "$WORK/.recovered.XXXXXX")
-trap 'rm -rf "$IN"' EXIT
-unpack_bundle "$IN"
+${unpackIntoWorkDirSh("recovered")}
 [ -s "$IN/${F.state}" ] || fail "no state file on stdin (rancher-ha internal error)"
 cd "$WORK"
 # target of an incoming file: keys go to keys/<keyId>

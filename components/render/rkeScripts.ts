@@ -100,13 +100,7 @@ function prelude(a: { workDir: string; rkePath: string; hostLabel: string }): st
 RKE=${shellPath(a.rkePath)}
 HOST=${shellQuote(a.hostLabel)}
 fail() { echo "rancher-ha: $HOST: $*" >&2; exit 1; }
-${UNPACK_BUNDLE_SH}
-umask 077
-mkdir -p "$WORK/${RKE_FILES.keys}"
-chmod 700 "$WORK" "$WORK/${RKE_FILES.keys}"
-IN=$(mktemp -d "$WORK/.incoming.XXXXXX")
-trap 'rm -rf "$IN"' EXIT
-unpack_bundle "$IN"
+${unpackIntoWorkDirSh("incoming")}
 [ -s "$IN/${RKE_FILES.config}" ] || fail "no ${RKE_FILES.config} on stdin (rancher-ha internal error)"
 cd "$WORK"
 # SSH keys: keys/<keyId>, 0600; keys no longer referenced are removed.
@@ -131,8 +125,25 @@ function rkeBinaryCheck(version: string): string {
 case $(uname -m) in aarch64|arm64) ARCH=arm64 ;; *) ARCH=amd64 ;; esac
 INSTALL="install rke $WANT: curl -fsSLo /tmp/rke https://github.com/rancher/rke/releases/download/$WANT/rke_linux-$ARCH && sudo install -m 0755 /tmp/rke /usr/local/bin/rke (or point admin.rkePath at it)"
 command -v "$RKE" >/dev/null 2>&1 || fail "rke not found (admin.rkePath: $RKE); $INSTALL"
-HAVE=$("$RKE" --version 2>/dev/null | sed -n 's/^rke version \\([^ ]*\\).*/\\1/p' | head -n 1)
+${RKE_HAVE_SH}
 [ "$HAVE" = "$WANT" ] || fail "$RKE is rke \${HAVE:-of unknown version}, but versions.rke is $WANT; $INSTALL, or set versions.rke to the installed one"`;
+}
+
+/** Sets $HAVE to the version `$RKE --version` reports (`rke version vX.Y.Z`), empty when it reports none. */
+export const RKE_HAVE_SH = `HAVE=$("$RKE" --version 2>/dev/null | sed -n 's/^rke version \\([^ ]*\\).*/\\1/p' | head -n 1)`;
+
+/**
+ * Creates the admin work dir and its keys/ (0700, files 0600 by umask), then unpacks the stdin bundle into a
+ * private temp dir $IN inside it (removed on exit), so files move into place with a rename. Needs $WORK.
+ */
+export function unpackIntoWorkDirSh(tmpName: string): string {
+    return `${UNPACK_BUNDLE_SH}
+umask 077
+mkdir -p "$WORK/${RKE_FILES.keys}"
+chmod 700 "$WORK" "$WORK/${RKE_FILES.keys}"
+IN=$(mktemp -d "$WORK/.${tmpName}.XXXXXX")
+trap 'rm -rf "$IN"' EXIT
+unpack_bundle "$IN"`;
 }
 
 /**
