@@ -103,7 +103,11 @@ export interface PrivateRegistry {
     isDefault: boolean;
 }
 
-export interface EtcdSnapshotSettings {
+/**
+ * Recurring etcd snapshots. `Secret` is how the S3 secret key is held: a pulumi secret in the settings, plain text
+ * only inside an apply (the renderer's input, whose output is then kept secret).
+ */
+export interface EtcdSnapshotSettings<Secret = pulumi.Output<string>> {
     enabled: boolean;
     creation: string;
     retention: string;
@@ -113,7 +117,7 @@ export interface EtcdSnapshotSettings {
         region?: string;
         folder?: string;
         accessKey?: string;
-        secretKey?: pulumi.Output<string>;
+        secretKey?: Secret;
         customCa?: string;
     };
 }
@@ -346,9 +350,7 @@ class Parser {
         }
 
         // What RKE would only report half-way through `rke up` (render/rkeCluster owns the rules).
-        const { enabled, creation, retention, s3 } = etcdSnapshots;
-        const snapshotRules = { enabled, creation, retention, s3: s3 && { bucketName: s3.bucketName, endpoint: s3.endpoint } };
-        for (const problem of rkeConfigProblems({ kubernetesVersion: versions.kubernetes, networkPlugin: cluster.networkPlugin, etcdSnapshots: snapshotRules })) {
+        for (const problem of rkeConfigProblems({ kubernetesVersion: versions.kubernetes, networkPlugin: cluster.networkPlugin, etcdSnapshots })) {
             this.errors.push(problem);
         }
 

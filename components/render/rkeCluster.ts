@@ -6,7 +6,7 @@
 // directory on the admin host), never embedded: the yml holds no key material.
 import * as crypto from "crypto";
 import * as yaml from "js-yaml";
-import type { StackSettings } from "../config";
+import type { EtcdSnapshotSettings, StackSettings } from "../config";
 
 export type RkeRole = "controlplane" | "etcd" | "worker";
 
@@ -41,21 +41,8 @@ export interface RkeClusterYamlArgs {
     workDir: string;
     /** Extra names/IPs for the API server certificate: the LB address and the Rancher hostname. */
     sans: string[];
-    etcdSnapshots: {
-        enabled: boolean;
-        creation: string;
-        retention: string;
-        s3?: {
-            bucketName: string;
-            endpoint: string;
-            region?: string;
-            folder?: string;
-            accessKey?: string;
-            /** Plain text here: the caller unwraps the secret and keeps the rendered yml secret. */
-            secretKey?: string;
-            customCa?: string;
-        };
-    };
+    /** The S3 secret key is plain text here: the caller unwraps the secret and keeps the rendered yml secret. */
+    etcdSnapshots: EtcdSnapshotSettings<string>;
     networkPlugin: string;
     ingressProvider: string;
     ignoreDockerVersion: boolean;
@@ -94,7 +81,9 @@ export function kubernetesMinor(version: string): [number, number] | undefined {
  * Settings RKE would reject or silently misread, one message per problem (config.ts validates each key alone;
  * these need two keys together).
  */
-export function rkeConfigProblems(a: Pick<RkeClusterYamlArgs, "kubernetesVersion" | "networkPlugin" | "etcdSnapshots">): string[] {
+export function rkeConfigProblems(a: {
+    kubernetesVersion: string; networkPlugin: string; etcdSnapshots: EtcdSnapshotSettings<unknown>;
+}): string[] {
     const problems: string[] = [];
     const minor = kubernetesMinor(a.kubernetesVersion);
     if (a.networkPlugin === "weave" && minor && (minor[0] > 1 || minor[1] >= 30)) {
