@@ -9,6 +9,7 @@ import * as path from "path";
 import { ConfigError, SECRET_KEYS } from "../components/config";
 import { readStackFile, StackFile, toolSettings } from "../components/stackFile";
 import { ReviewArtifact, reviewArtifacts, secretLeaks } from "../components/render/reviewArtifacts";
+import { flag, parseOptions, str } from "./cliArgs";
 
 const USAGE = "usage: npm run render -- --stack <name> [--out <dir>] [--project-dir <dir>]\n" +
     "  --stack        the stack to render (Pulumi.<name>.yaml in the project directory); required\n" +
@@ -27,25 +28,14 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args | "help" {
-    const given: Record<string, string> = {};
-    for (let i = 0; i < argv.length; i++) {
-        const a = argv[i];
-        if (a === "-h" || a === "--help") {
-            return "help";
-        }
-        const m = /^--(stack|out|project-dir)(?:=(.*))?$/.exec(a);
-        if (!m) {
-            throw new UsageError(`unknown argument ${JSON.stringify(a)}`);
-        }
-        const value = m[2] ?? argv[++i];
-        if (value === undefined || value === "" || (m[2] === undefined && value.startsWith("--"))) {
-            throw new UsageError(`--${m[1]} needs a value`);
-        }
-        if (given[m[1]] !== undefined) {
-            throw new UsageError(`--${m[1]} given twice`);
-        }
-        given[m[1]] = value;
+    if (argv.includes("-h")) {
+        return "help";
     }
+    const options = parseOptions(argv, { stack: { value: true }, out: { value: true }, "project-dir": { value: true }, help: {} }, "render");
+    if (flag(options, "help")) {
+        return "help";
+    }
+    const given = { stack: str(options, "stack"), out: str(options, "out"), "project-dir": str(options, "project-dir") };
     if (given.stack === undefined) {
         throw new UsageError("--stack is required");
     }
