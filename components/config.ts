@@ -812,7 +812,8 @@ class Parser {
     }
 
     private checkKey(text: string, key: string): string | undefined {
-        if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) {
+        const normalised = privateKeyText(text);
+        if (normalised === undefined) {
             this.err(key, "does not hold a PEM/OpenSSH private key (expected \"-----BEGIN ... PRIVATE KEY-----\")");
             return undefined;
         }
@@ -821,7 +822,7 @@ class Parser {
                 "(ssh-keygen -p -N '' -f <key> on a copy)");
             return undefined;
         }
-        return text.endsWith("\n") ? text : text + "\n";
+        return normalised;
     }
 
     // ---- typed getters ----
@@ -976,6 +977,14 @@ export function isHostname(s: string): boolean {
         return false;
     }
     return s.split(".").every(l => /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i.test(l));
+}
+
+/** A private key as the stack holds it (one final newline), or undefined when the text is not a PEM/OpenSSH key. */
+export function privateKeyText(text: string): string | undefined {
+    if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) {
+        return undefined;
+    }
+    return text.endsWith("\n") ? text : text + "\n";
 }
 
 export function keyId(privateKey: string): string {

@@ -1,7 +1,7 @@
 // The stack as the ops commands see it: Pulumi.<stack>.yaml read without the engine (components/stackFile.ts), and
 // where to SSH: the host, its port and user, and the key FILE to use (ops never holds key material for SSH itself).
 import * as fs from "fs";
-import { SshTarget, StackSettings } from "../../components/config";
+import { privateKeyText, SshTarget, StackSettings } from "../../components/config";
 import { readStackFile, StackFile, toolSettings } from "../../components/stackFile";
 import { expandHome, RemoteTarget, SshEndpoint } from "./remote";
 
@@ -62,8 +62,7 @@ export function readKeyFile(p: string | undefined): string | undefined {
         return undefined;
     }
     try {
-        const text = fs.readFileSync(p, "utf8");
-        return /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text) ? (text.endsWith("\n") ? text : `${text}\n`) : undefined;
+        return privateKeyText(fs.readFileSync(p, "utf8"));
     } catch {
         return undefined;
     }
