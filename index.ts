@@ -1,10 +1,10 @@
 // rancher-ha: reads the stack config and wires the stages, in order. No logic lives here.
 import { loadConfig, nodeSummary } from "./components/config";
-import { NginxLoadBalancer } from "./components/loadBalancer";
-import { RkeCluster } from "./components/rkeCluster";
-import { CertManager } from "./components/certManager";
-import { Rancher } from "./components/rancher";
-import { AgentHostAliases } from "./components/agentHostAliases";
+import { NginxLoadBalancer } from "./components/loadBalancer/NginxLoadBalancer";
+import { RkeCluster } from "./components/rke/RkeCluster";
+import { CertManager } from "./components/certManager/CertManager";
+import { Rancher } from "./components/rancher/Rancher";
+import { AgentHostAliases } from "./components/hostAliases/AgentHostAliases";
 
 const settings = loadConfig();
 

@@ -10,7 +10,7 @@ import { ChildProcess, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { renderNginxConf } from "../components/render/nginx";
+import { renderNginxConf } from "../components/loadBalancer/nginxConf";
 import { portFreeOn, waitForListen } from "../test/helpers/net";
 
 const NGINX = fs.existsSync("/usr/sbin/nginx") ? "/usr/sbin/nginx" : "nginx";

@@ -1,5 +1,5 @@
 // npm run ops -- <command> --stack <name> [options]: day-2 operations on a rancher-ha cluster, as explicit commands
-// (never a side effect of pulumi up). See docs/readme/operations.md.
+// (never a side effect of pulumi up). See docs/operations.md.
 import { parseArgs, OptionSpec } from "./ops/args";
 import * as cmd from "./ops/commands";
 
@@ -47,36 +47,41 @@ function usage(): string {
         Object.entries(COMMANDS).map(([n, c]) => `  ${n} ${c.usage}\n`).join("");
 }
 
-async function main(argv: string[]): Promise<number> {
+/** What a run reads and writes besides its arguments (tests pass their own). */
+export const processIo: cmd.Io = {
+    out: s => process.stdout.write(s),
+    err: s => process.stderr.write(s),
+    stdinIsTty: process.stdin.isTTY === true,
+    readStdin: () => new Promise(resolve => {
+        let data = "";
+        process.stdin.setEncoding("utf8");
+        process.stdin.on("data", d => (data += d));
+        process.stdin.on("end", () => resolve(data));
+    }),
+};
+
+/** One ops command; the exit code. */
+export async function main(argv: string[], io: cmd.Io = processIo): Promise<number> {
     const name = argv[0];
     const def = name ? COMMANDS[name] : undefined;
     if (!def) {
-        process.stderr.write(`${name && name !== "help" && name !== "--help" ? `unknown command "${name}"\n` : ""}${usage()}`);
+        io.err(`${name && name !== "help" && name !== "--help" ? `unknown command "${name}"\n` : ""}${usage()}`);
         return name && name !== "help" && name !== "--help" ? 1 : 0;
     }
-    const io: cmd.Io = {
-        out: s => process.stdout.write(s),
-        err: s => process.stderr.write(s),
-        stdinIsTty: process.stdin.isTTY === true,
-        readStdin: () => new Promise(resolve => {
-            let data = "";
-            process.stdin.setEncoding("utf8");
-            process.stdin.on("data", d => (data += d));
-            process.stdin.on("end", () => resolve(data));
-        }),
-    };
     try {
         const { options } = parseArgs(argv, def.options);
         if (options.help) {
-            process.stdout.write(`npm run ops -- ${name} --stack <name> ${def.usage}\n`);
+            io.out(`npm run ops -- ${name} --stack <name> ${def.usage}\n`);
             return 0;
         }
         return await def.run(options, io);
     } catch (e) {
         // Config errors and user mistakes: one message, no stack trace.
-        process.stderr.write(`rancher-ha ops ${name}: ${(e as Error).message}\n`);
+        io.err(`rancher-ha ops ${name}: ${(e as Error).message}\n`);
         return 1;
     }
 }
 
-main(process.argv.slice(2)).then(code => { process.exitCode = code; });
+if (require.main === module) {
+    main(process.argv.slice(2)).then(code => { process.exitCode = code; });
+}

@@ -1,14 +1,14 @@
 // npm run render -- --stack <name> [--out <dir>] [--project-dir <dir>]
 //
-// Writes every artifact the stack would apply (components/render/reviewArtifacts.ts) into a folder, secrets
+// Writes every artifact the stack would apply (scripts/render/reviewArtifacts.ts) into a folder, secrets
 // redacted, with no Pulumi engine and no network: for a pull request, next to `pulumi preview`.
 // Exit codes: 0 written, 2 bad arguments / unknown stack / invalid stack config / an --out it must not touch,
 // 1 anything else (I/O, or a secret found in the output, in which case nothing is written).
 import * as fs from "fs";
 import * as path from "path";
 import { ConfigError, SECRET_KEYS } from "../components/config";
-import { readStackFile, StackFile, toolSettings } from "../components/stackFile";
-import { ReviewArtifact, reviewArtifacts, secretLeaks } from "../components/render/reviewArtifacts";
+import { readStackFile, StackFile, toolSettings } from "./stackFile";
+import { ReviewArtifact, reviewArtifacts, secretLeaks } from "./render/reviewArtifacts";
 import { flag, parseOptions, str } from "./cliArgs";
 
 const USAGE = "usage: npm run render -- --stack <name> [--out <dir>] [--project-dir <dir>]\n" +
@@ -27,7 +27,7 @@ interface Args {
     projectDir: string;
 }
 
-function parseArgs(argv: string[]): Args | "help" {
+function parseArgs(argv: string[], cwd: string): Args | "help" {
     if (argv.includes("-h")) {
         return "help";
     }
@@ -43,8 +43,8 @@ function parseArgs(argv: string[]): Args | "help" {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(given.stack)) {
         throw new UsageError(`--stack ${JSON.stringify(given.stack)} is not a stack name (letters, digits, _ . -)`);
     }
-    const projectDir = path.resolve(given["project-dir"] ?? ".");
-    const out = given.out !== undefined ? path.resolve(given.out) : path.join(projectDir, "render-out", given.stack);
+    const projectDir = path.resolve(cwd, given["project-dir"] ?? ".");
+    const out = given.out !== undefined ? path.resolve(cwd, given.out) : path.join(projectDir, "render-out", given.stack);
     return { stack: given.stack, out, projectDir };
 }
 
@@ -117,16 +117,29 @@ function ancestors(rel: string): string[] {
     return parts.map((_, i) => parts.slice(0, i + 1).join("/"));
 }
 
-function main(argv: string[]): number {
+/** Where a run writes its messages, and the home directory `~` in key paths stands for (tests pass their own). */
+export interface RenderIo {
+    out: (s: string) => void;
+    err: (s: string) => void;
+    homeDir?: string;
+    /** Relative paths in the arguments are taken from here. Default: the process's working directory. */
+    cwd?: string;
+}
+
+const processIo: RenderIo = { out: s => process.stdout.write(s), err: s => process.stderr.write(s) };
+
+/** One render; the exit code. */
+export function main(argv: string[], io: RenderIo = processIo): number {
+    const cwd = io.cwd ?? process.cwd();
     let args: Args | "help";
     try {
-        args = parseArgs(argv);
+        args = parseArgs(argv, cwd);
     } catch (e) {
-        process.stderr.write(`render: ${(e as Error).message}\n${USAGE}\n`);
+        io.err(`render: ${(e as Error).message}\n${USAGE}\n`);
         return 2;
     }
     if (args === "help") {
-        process.stdout.write(USAGE + "\n");
+        io.out(USAGE + "\n");
         return 0;
     }
 
@@ -134,42 +147,44 @@ function main(argv: string[]): number {
     let artifacts: ReviewArtifact[];
     try {
         file = readStackFile(args.projectDir, args.stack);
-        const { settings, warnings } = toolSettings(file);
+        const { settings, warnings } = toolSettings(file, { homeDir: io.homeDir });
         artifacts = reviewArtifacts({
             stack: file.stack, project: file.project, settings, warnings,
             encryptedKeys: file.encryptedKeys, plainTextSecretKeys: Object.keys(plainTextSecrets(file)),
         });
         for (const w of warnings) {
-            process.stderr.write(`warning: ${file.project}:${w}\n`);
+            io.err(`warning: ${file.project}:${w}\n`);
         }
     } catch (e) {
         // Unknown stack, unreadable YAML, a config `pulumi up` would refuse (ConfigError lists every problem),
         // or one a renderer refuses: all fixed in the stack file, none a crash.
         const prefix = e instanceof ConfigError ? "" : `cannot render stack ${args.stack}: `;
-        process.stderr.write(`render: ${prefix}${(e as Error).message}\n`);
+        io.err(`render: ${prefix}${(e as Error).message}\n`);
         return 2;
     }
 
     const leaks = secretLeaks(artifacts, plainTextSecrets(file));
     if (leaks.length > 0) {
-        process.stderr.write(`render: internal error, a secret reached the rendered files (${leaks.join("; ")}); nothing written\n`);
+        io.err(`render: internal error, a secret reached the rendered files (${leaks.join("; ")}); nothing written\n`);
         return 1;
     }
 
     try {
         write(args.out, args.stack, artifacts);
     } catch (e) {
-        process.stderr.write(`render: ${(e as Error).message}\n`);
+        io.err(`render: ${(e as Error).message}\n`);
         return e instanceof UsageError ? 2 : 1;
     }
-    const rel = path.relative(process.cwd(), args.out);
+    const rel = path.relative(cwd, args.out);
     const shown = rel === "" ? "." : rel.startsWith("..") ? args.out : rel;
-    process.stdout.write(`rendered stack ${args.stack} into ${shown}/ (${artifacts.length} files, secrets redacted):\n`);
+    io.out(`rendered stack ${args.stack} into ${shown}/ (${artifacts.length} files, secrets redacted):\n`);
     const width = Math.max(...artifacts.map(a => a.path.length));
     for (const a of artifacts) {
-        process.stdout.write(`  ${a.path.padEnd(width)}  ${a.about}\n`);
+        io.out(`  ${a.path.padEnd(width)}  ${a.about}\n`);
     }
     return 0;
 }
 
-process.exitCode = main(process.argv.slice(2));
+if (require.main === module) {
+    process.exitCode = main(process.argv.slice(2));
+}

@@ -5,8 +5,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { parseConfig, ParseOptions, ParseResult, parseConfigValue, SECRET_KEYS } from "./config";
-import { redacted } from "./render/redact";
+import { parseConfig, ParseOptions, ParseResult, parseConfigValue, SECRET_KEYS } from "../components/config";
+import { redacted } from "./redact";
 
 export { redacted };
 

@@ -2,9 +2,10 @@ import { strict as assert } from "assert";
 import { createHash, generateKeyPairSync } from "crypto";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { RKE_STACK_OUTPUTS } from "../components/rkeCluster";
+import { RKE_STACK_OUTPUTS } from "../components/rke/RkeCluster";
 import { allRegistered, recordResources, RecordedResource, settle } from "./helpers/mocks";
 import { fakeHomeWithKey, runProgram, stackConfig } from "./helpers/devStack";
+import { ROOT } from "./helpers/paths";
 
 // "Running pulumi up twice changes nothing the second time": the whole program is run as consecutive deployments
 // of one stack under mocks, each reading back what the previous one exported (as its StackReference to itself
@@ -72,7 +73,7 @@ describe("idempotency: consecutive deployments of Pulumi.dev.yaml", function () 
     let config: Record<string, string>;
     before(() => {
         home = fakeHomeWithKey();
-        config = stackConfig(path.join(__dirname, "..", "Pulumi.dev.yaml"));
+        config = stackConfig(path.join(ROOT, "Pulumi.dev.yaml"));
     });
     after(() => {
         pulumi.runtime.setAllConfig({});

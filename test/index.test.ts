@@ -2,9 +2,10 @@ import { strict as assert } from "assert";
 import { generateKeyPairSync } from "crypto";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { RKE_STACK_OUTPUTS } from "../components/rkeCluster";
+import { RKE_STACK_OUTPUTS } from "../components/rke/RkeCluster";
 import { allRegistered, byType, dependsOn, recordResources, RecordedResource, settle } from "./helpers/mocks";
 import { fakeHomeWithKey, runProgram, useStackConfig } from "./helpers/devStack";
+import { ROOT } from "./helpers/paths";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 const KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: \"https://192.0.2.11:6443\"\n  name: local\n" +
@@ -14,7 +15,7 @@ const RKESTATE = `{"currentState":{"certificatesBundle":{"kube-ca":{"keyPEM":"CA
 
 const SEED_KEY = generateKeyPairSync("ed25519").privateKey.export({ format: "pem", type: "pkcs8" }).toString();
 
-/** What the rke-up Command prints on success (render/rkeScripts.ts frames it). */
+/** What the rke-up Command prints on success (rke/scripts.ts frames it). */
 const RKE_UP_STDOUT = ["-----BEGIN RANCHER-HA RKE OUTPUTS-----", "mode full", `kubeconfig ${b64(KUBECONFIG)}`,
     `rkestate ${b64(RKESTATE)}`, "-----END RANCHER-HA RKE OUTPUTS-----"].join("\n");
 
@@ -53,7 +54,7 @@ describe("program (index.ts) on Pulumi.dev.yaml", function () {
                 return undefined;
             },
         });
-        useStackConfig(path.join(__dirname, "..", "Pulumi.dev.yaml"));
+        useStackConfig(path.join(ROOT, "Pulumi.dev.yaml"));
         program = runProgram();
         await settle(program.kubeconfig);
         await allRegistered(recorded);

@@ -2,9 +2,10 @@
 // In `secret` mode the certificate is brought in as a Secret, so this stage installs nothing.
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import { PrivateRegistry, TlsSource } from "./config";
-import { certManagerRelease, chartRegistry, helmReleaseArgs } from "./render/helmValues";
-import { registryPullSecret } from "./registryPullSecret";
+import { PrivateRegistry, TlsSource } from "../config";
+import { certManagerRelease } from "./release";
+import { chartRegistry, helmReleaseArgs } from "../shared/helm";
+import { registryPullSecret } from "../shared/RegistryPullSecret";
 
 export interface CertManagerArgs {
     /** jetstack/cert-manager chart version (`versions.certManager`, e.g. v1.15.3); also decides the CRD value. */

@@ -10,8 +10,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as k8s from "@pulumi/kubernetes";
-import { AGENT_WAIT_SECONDS, agentBundle, agentHostAliasesScript, agentReleaseScript, agentTargets } from "./render/agentWait";
-import { hostAlias, hostAliasesPatch, RANCHER_DEPLOYMENT } from "./render/hostAliases";
+import { AGENT_WAIT_SECONDS, agentBundle, agentHostAliasesScript, agentReleaseScript, agentTargets } from "./agentScripts";
+import { hostAlias, hostAliasesPatch, RANCHER_DEPLOYMENT } from "./patches";
 
 export interface AgentHostAliasesArgs {
     /** The Rancher hostname the alias resolves. */
@@ -22,7 +22,7 @@ export interface AgentHostAliasesArgs {
     provider: k8s.Provider;
     /** The same cluster's kubeconfig (secret), for kubectl on the machine running Pulumi; travels on stdin only. */
     kubeconfig: pulumi.Input<string>;
-    /** Rancher chart version (versions.rancher): decides which agents must appear (see render/agentWait). */
+    /** Rancher chart version (versions.rancher): decides which agents must appear (see hostAliases/agentScripts). */
     rancherVersion: string;
     /** The Rancher release: a new revision re-runs the agent patch (Rancher may have re-deployed its agents). */
     rancherRelease?: k8s.helm.v3.Release;

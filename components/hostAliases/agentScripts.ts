@@ -10,9 +10,9 @@
 // line per agent: `patched <kind>/<name>` or `absent <kind>/<name>`.
 //
 // The kubeconfig and the apply configurations travel on stdin (fileBundle), never in the command string.
-import { fileBundle, script, shellQuote, UNPACK_BUNDLE_SH } from "./shell";
-import { versionAtLeast } from "./helmValues";
-import { CLUSTER_AGENT, hostAliasesApplyConfiguration, NODE_AGENT, releaseConfiguration, Workload } from "./hostAliases";
+import { fileBundle, script, shellQuote, UNPACK_BUNDLE_SH } from "../shared/shell";
+import { versionAtLeast } from "../shared/helm";
+import { CLUSTER_AGENT, hostAliasesApplyConfiguration, NODE_AGENT, releaseConfiguration, Workload } from "./patches";
 
 export const FIELD_MANAGER = "rancher-ha";
 
@@ -111,8 +111,10 @@ export function agentHostAliasesScript(o: AgentScriptOptions): string {
         `  fi`,
         `  echo "patched $2"`,
         `}`,
-        `deadline=$(( $(date +%s) + ${o.timeoutSeconds} ))`,
     ];
+    if (o.targets.some(x => x.required)) {
+        lines.push(`deadline=$(( $(date +%s) + ${o.timeoutSeconds} ))`);
+    }
     for (const t of o.targets.filter(x => x.required)) {
         const w = t.workload;
         lines.push(

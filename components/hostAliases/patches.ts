@@ -5,7 +5,7 @@
 // in the agent script, and `kubectl patch --local` in the tests. hostAliases is a list keyed by `ip` for both
 // strategic merge and server-side apply, so our entry merges with any other alias instead of replacing them.
 import * as net from "net";
-import { RANCHER_NAMESPACE } from "./helmValues";
+import { RANCHER_NAMESPACE } from "../rancher/release";
 
 export interface HostAlias {
     ip: string;

@@ -1,11 +1,11 @@
 // Stage 1: the nginx L4 (stream) load balancer in front of the server nodes, set up over SSH.
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { LoadBalancerSettings, NodeSettings, SshTarget } from "./config";
-import { sshConnection } from "./ssh";
-import { lbNginxConf } from "./render/nginx";
-import { lbApplyScript, lbBundle, lbDeleteScript, lbScriptOptions } from "./render/lbScripts";
-import { sha256 } from "./render/shell";
+import { LoadBalancerSettings, NodeSettings, SshTarget } from "../config";
+import { sshConnection } from "../shared/ssh";
+import { lbNginxConf } from "./nginxConf";
+import { lbApplyScript, lbBundle, lbDeleteScript, lbScriptOptions } from "./scripts";
+import { sha256 } from "../shared/shell";
 
 export interface NginxLoadBalancerArgs {
     /** The LB host and nginx tuning (from StackSettings.loadBalancer). Required. */

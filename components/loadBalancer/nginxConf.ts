@@ -2,7 +2,7 @@
 //
 // Pure: settings in, text out. The output is byte-for-byte deterministic (backends sorted, no timestamps) so its
 // sha256 is a stable change trigger: the same settings never cause a rewrite or a reload on the host.
-import type { LoadBalancerSettings, NodeSettings } from "../config";
+import type { LoadBalancerSettings, NodeSettings } from "../config/types";
 
 /** One server node as the LB sees it. */
 export interface LbBackend {

@@ -6,10 +6,10 @@
 //
 // Every run prints one status line that tests and users can rely on:
 //   rancher-ha-lb: unchanged | reloaded | started | recreated | restored | removed
-import { fileBundle, script, sha256, shellQuote, SUDO_SH, UNPACK_BUNDLE_SH } from "./shell";
-import { MANAGED_MARKER } from "./nginx";
-import type { LoadBalancerSettings } from "../config";
-import { describeTarget } from "../ssh";
+import { fileBundle, script, sha256, shellQuote, SUDO_SH, UNPACK_BUNDLE_SH } from "../shared/shell";
+import { MANAGED_MARKER } from "./nginxConf";
+import type { LoadBalancerSettings } from "../config/types";
+import { describeTarget } from "../shared/ssh";
 
 export type LbRunMode = "docker" | "system";
 
@@ -120,8 +120,8 @@ function systemApply(o: LbScriptOptions): string {
         RECEIVE_SH(o),
         `if [ -z "$NGINX" ]; then
   if command -v apt-get >/dev/null 2>&1; then
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null &&
-      $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx libnginx-mod-stream >/dev/null ||
+    { $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null &&
+      $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx libnginx-mod-stream >/dev/null; } ||
       fail "installing nginx and libnginx-mod-stream with apt-get failed (above); install them by hand and run pulumi up again"
   elif command -v dnf >/dev/null 2>&1; then
     $SUDO dnf install -y -q nginx nginx-mod-stream >/dev/null || fail "installing nginx and nginx-mod-stream with dnf failed (above)"
@@ -244,14 +244,13 @@ function dockerSpec(o: LbScriptOptions): { name: string; dir: string; image: str
     return { name, dir, image, ports, spec };
 }
 
-const DOCKER_VARS_SH = (o: LbScriptOptions) => {
+/** The docker mode's variables; the image, its spec and the mount only where a container is started. */
+const DOCKER_VARS_SH = (o: LbScriptOptions, starts: boolean) => {
     const d = dockerSpec(o);
     return [
         `NAME=${shellQuote(d.name)}`,
         `DIR=${shellQuote(d.dir)}`,
-        `IMAGE=${shellQuote(d.image)}`,
-        `SPEC=${shellQuote(d.spec)}`,
-        `MOUNT="$DIR:${CONTAINER_CONF_DIR}:ro"`,
+        ...(starts ? [`IMAGE=${shellQuote(d.image)}`, `SPEC=${shellQuote(d.spec)}`, `MOUNT="$DIR:${CONTAINER_CONF_DIR}:ro"`] : []),
         // Users in the docker group need no sudo; everyone else goes through it.
         `if command -v docker >/dev/null 2>&1; then
   if [ -z "$SUDO" ] || docker info >/dev/null 2>&1; then D=docker; else D="$SUDO docker"; fi
@@ -268,7 +267,7 @@ function dockerApply(o: LbScriptOptions): string {
     const publish = d.ports.map(p => `-p ${p}:${p}`).join(" ");
     return script(
         COMMON_SH(o),
-        DOCKER_VARS_SH(o),
+        DOCKER_VARS_SH(o, true),
         `[ -n "$D" ] || fail "docker is not installed; install Docker (the RKE nodes need it too) or set loadBalancer.mode to system"`,
         RECEIVE_SH(o),
         `$SUDO mkdir -p "$DIR"
@@ -320,7 +319,7 @@ esac`,
 function dockerDelete(o: LbScriptOptions): string {
     return script(
         COMMON_SH(o),
-        DOCKER_VARS_SH(o),
+        DOCKER_VARS_SH(o, false),
         `if [ -n "$D" ]; then
   STATE=$(container_state)
   case "$STATE" in

@@ -3,12 +3,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import * as tls from "@pulumi/tls";
-import { StackSettings } from "./config";
-import { registryPullSecret } from "./registryPullSecret";
-import { RancherTls } from "./rancherTls";
-import {
-    bootstrapPasswordFrom, chartRegistry, helmReleaseArgs, RANCHER_NAMESPACE, rancherChart, rancherRelease, rancherReleaseInput,
-} from "./render/helmValues";
+import { StackSettings } from "../config";
+import { registryPullSecret } from "../shared/RegistryPullSecret";
+import { RancherTls } from "./RancherTls";
+import { bootstrapPasswordFrom, RANCHER_NAMESPACE, rancherChart, rancherRelease, rancherReleaseInput } from "./release";
+import { chartRegistry, helmReleaseArgs } from "../shared/helm";
 
 export interface RancherArgs {
     /** From the stack settings: hostname, versions.rancher, tls, rancher (replicas, chartRepo, bootstrapPassword), privateRegistry. */

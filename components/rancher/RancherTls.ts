@@ -4,8 +4,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import * as tls from "@pulumi/tls";
-import { TlsSettings } from "./config";
-import { CA_SECRET, CA_SECRET_KEY, caChecksum, cacertsPem, INGRESS_SECRET } from "./render/helmValues";
+import { TlsSettings } from "../config";
+import { CA_SECRET, CA_SECRET_KEY, caChecksum, cacertsPem, INGRESS_SECRET } from "./release";
 
 export { CA_SECRET, CA_SECRET_KEY, INGRESS_SECRET };
 

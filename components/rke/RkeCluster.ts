@@ -6,18 +6,18 @@
 // The rkestate lives in Pulumi state (it must survive a lost admin disk). It changes on every `rke up`, so it
 // cannot simply be fed back as an input (the next `pulumi up` would see a new stdin and run rke again): the
 // stack exports it with two bookkeeping outputs, and this component reads them from the previous deployment of
-// the same stack (see rkeRestorePayload in render/rkeScripts.ts for the rule).
+// the same stack (see rkeRestorePayload in rke/scripts.ts for the rule).
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as k8s from "@pulumi/kubernetes";
-import { SshTarget, StackSettings } from "./config";
-import { describeTarget, sshConnection } from "./ssh";
-import { kubeApiServerUrl, pointKubeconfigAt } from "./render/kubeconfig";
-import { rkeClusterYaml, rkeUpPlan, rkeYamlArgs } from "./render/rkeCluster";
+import { SshTarget, StackSettings } from "../config";
+import { describeTarget, sshConnection } from "../shared/ssh";
+import { kubeApiServerUrl, pointKubeconfigAt } from "../shared/kubeconfig";
+import { rkeClusterYaml, rkeUpPlan, rkeYamlArgs } from "./clusterYml";
 import {
     parseRkeUpOutput, PreviousRkeOutputs, rkeConfigBundle, rkeRestorePayload, rkeStageScripts,
-} from "./render/rkeScripts";
-import { sha256 } from "./render/shell";
+} from "./scripts";
+import { sha256 } from "../shared/shell";
 
 /** Stack output names index.ts must export (the next deployment reads them back). */
 export const RKE_STACK_OUTPUTS = {

@@ -1,12 +1,12 @@
 // rancher-cluster.yml for `rke up`, rendered from plain settings.
 //
 // Keys are exactly the yaml tags RKE v1.6 reads (types/rke_types.go, parsed with gopkg.in/yaml.v2, which ignores
-// unknown keys silently: a misspelt key would simply do nothing, so test/render/rkeCluster.test.ts checks every
+// unknown keys silently: a misspelt key would simply do nothing, so test/components/rke/clusterYml.test.ts checks every
 // key against the list extracted from RKE's source). SSH keys are referenced by path (keys/<keyId> in the work
 // directory on the admin host), never embedded: the yml holds no key material.
 import * as crypto from "crypto";
 import * as yaml from "js-yaml";
-import type { EtcdSnapshotSettings, StackSettings } from "../config";
+import type { EtcdSnapshotSettings, StackSettings } from "../config/types";
 
 export type RkeRole = "controlplane" | "etcd" | "worker";
 

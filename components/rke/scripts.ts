@@ -5,10 +5,10 @@
 //           prints the kubeconfig and state as one framed block on stdout. Progress goes to stderr.
 // rke-remove runs `rke remove --force` with the same files (the Command's delete).
 // preflight runs on every node before rke up: docker, sshd forwarding, swap, ports.
-import { BundleFile, fileBundle, shellPath, shellQuote, SUDO_SH, UNPACK_BUNDLE_SH, script } from "./shell";
-import type { NodeSettings, StackSettings } from "../config";
-import { describeTarget } from "../ssh";
-import { rkeClusterConfig, RkeRole, rkeYamlArgs } from "./rkeCluster";
+import { BundleFile, fileBundle, shellPath, shellQuote, SUDO_SH, UNPACK_BUNDLE_SH, script } from "../shared/shell";
+import { NodeSettings, StackSettings, STATE_SYNC_PATTERN } from "../config/types";
+import { describeTarget } from "../shared/ssh";
+import { rkeClusterConfig, RkeRole, rkeYamlArgs } from "./clusterYml";
 
 /** File names RKE derives from `--config rancher-cluster.yml` (cluster/state.go, pki/util.go). */
 export const RKE_FILES = {
@@ -198,17 +198,17 @@ else
   : > ${F.log}
   while :; do
     echo "rancher-ha: $HOST: rke up $FLAGS --config ${F.config} (attempt $n of $ATTEMPTS)" >&2
-    { "$RKE" up $FLAGS --config ${F.config} 2>&1 && echo 0 > "$IN/rc" || echo $? > "$IN/rc"; } | tee -a ${F.log} >&2
+    { if "$RKE" up $FLAGS --config ${F.config} 2>&1; then echo 0 > "$IN/rc"; else echo $? > "$IN/rc"; fi; } | tee -a ${F.log} >&2
     [ "$(cat "$IN/rc")" = 0 ] && break
     if [ "$n" -ge "$ATTEMPTS" ]; then
       echo "rancher-ha: $HOST: rke up failed $n time(s); last lines of $WORK/${F.log}:" >&2
       tail -n 25 ${F.log} | sed 's/^/  | /' >&2
-      fail "rke up failed (exit $(cat "$IN/rc")) after $n attempt(s); see the rke output above (the troubleshooting section of the README lists the common causes), fix it and run pulumi up again"
+      fail "rke up failed (exit $(cat "$IN/rc")) after $n attempt(s); see the rke output above (docs/troubleshooting.md lists the common causes), fix it and run pulumi up again"
     fi
     n=$((n + 1))
     sleep ${delay}
   done
-  [ -s ${F.state} ] && [ -s ${F.kubeconfig} ] || fail "rke up succeeded but did not write ${F.state} and ${F.kubeconfig} in $WORK"
+  { [ -s ${F.state} ] && [ -s ${F.kubeconfig} ]; } || fail "rke up succeeded but did not write ${F.state} and ${F.kubeconfig} in $WORK"
   cp "$IN/${F.plan}" ${F.lastPlan}
   echo "$NEW" > ${F.lastUp}
 fi
@@ -245,7 +245,7 @@ export function rkeRemoveScript(a: RkeRemoveScriptArgs): string {
         prelude(a),
         `echo ${shellQuote(`rancher-ha: ${rkeRemoveWarning(a.nodes)}`)} >&2
 command -v "$RKE" >/dev/null 2>&1 || fail "rke not found (admin.rkePath: $RKE), so the cluster cannot be removed; install rke and run pulumi destroy again, or remove the nodes by hand and drop the resource with pulumi state delete"
-{ "$RKE" remove --force --config ${F.config} 2>&1 && echo 0 > "$IN/rc" || echo $? > "$IN/rc"; } | tee ${F.log} >&2
+{ if "$RKE" remove --force --config ${F.config} 2>&1; then echo 0 > "$IN/rc"; else echo $? > "$IN/rc"; fi; } | tee ${F.log} >&2
 if [ "$(cat "$IN/rc")" != 0 ]; then
   fail "rke remove failed (exit $(cat "$IN/rc")); see the output above and $WORK/${F.log}, fix it and run pulumi destroy again"
 fi
@@ -336,6 +336,7 @@ fi
 SSHD=$(command -v sshd 2>/dev/null || echo /usr/sbin/sshd)
 SPEC="user=$ME"
 if [ -n "\${SSH_CONNECTION:-}" ]; then
+  # shellcheck disable=SC2086 # split SSH_CONNECTION into client address, client port, server address, server port
   set -- $SSH_CONNECTION
   SPEC="$SPEC,addr=$1,host=$1,laddr=$3,lport=$4"
 fi
@@ -456,8 +457,6 @@ export function rkeRestorePayload(configHash: string, previous: PreviousRkeOutpu
     return rkeRestoreBundle(previous.rkeState, true);
 }
 
-/** admin.stateSync values: plain tokens, so they can sit in a comment of the script. */
-export const STATE_SYNC_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 
 /** The rke stage's scripts for a stack, as the RkeCluster component runs them (and the review render shows them). */
 export interface RkeStageScripts {

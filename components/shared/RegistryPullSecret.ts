@@ -1,8 +1,8 @@
 // The image pull secret for a private registry that needs a login, shared by the cert-manager and Rancher stages.
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import { PrivateRegistry } from "./config";
-import { ChartRegistry, dockerConfigJson } from "./render/helmValues";
+import { PrivateRegistry } from "../config";
+import { ChartRegistry, dockerConfigJson } from "./helm";
 
 /**
  * A `kubernetes.io/dockerconfigjson` Secret named `chart.pullSecret` in `namespace`, or undefined when the charts

@@ -1,6 +1,6 @@
 // SSH connection settings for @pulumi/command remote resources.
 import type * as command from "@pulumi/command";
-import type { SshTarget } from "./config";
+import type { SshTarget } from "../config/types";
 
 /**
  * Connection for a host, through the bastion when one is configured. The private keys are secrets, and

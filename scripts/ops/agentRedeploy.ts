@@ -9,7 +9,7 @@
 // expected value and patches the ones that differ (a strategic merge patch of that one env var, which rolls the pods).
 // Output, one line each: `applied manifest`, `ok|patched <kind>/<name> <container>`, `absent <kind>/<name>`.
 import * as crypto from "crypto";
-import { fileBundle, script, shellQuote, UNPACK_BUNDLE_SH } from "./shell";
+import { fileBundle, script, shellQuote, UNPACK_BUNDLE_SH } from "../../components/shared/shell";
 
 export const AGENT_WORKLOADS = ["deployment/cattle-cluster-agent", "daemonset/cattle-node-agent"] as const;
 

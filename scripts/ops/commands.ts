@@ -5,17 +5,17 @@ import * as https from "https";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { keyId } from "../../components/config";
-import { rkeYamlArgs } from "../../components/render/rkeCluster";
-import { agentCaChecksum, agentRedeployBundle, agentRedeployScript } from "../../components/render/agentRedeploy";
+import { rkeYamlArgs } from "../../components/rke/clusterYml";
+import { agentCaChecksum, agentRedeployBundle, agentRedeployScript } from "./agentRedeploy";
 import {
     certRotateScript, installRecoveredBundle, installRecoveredScript, OpsWorkDirArgs, parseOpsResult, recoverStateScript,
     RecoveredFiles, ROTATABLE_SERVICES, snapshotNameProblem, snapshotRestoreScript, snapshotSaveScript,
-} from "../../components/render/opsScripts";
-import { rkeClusterYaml, rkeKeyPath } from "../../components/render/rkeCluster";
+} from "./remoteScripts";
+import { rkeClusterYaml, rkeKeyPath } from "../../components/rke/clusterYml";
 import {
     fullStateFromObject, parseRkeState, ParsedRkeState, rebuildClusterYml, recoverStackConfig, RecoveryNote,
-} from "../../components/render/rkeRecovery";
-import { readStackFile, toolSettings } from "../../components/stackFile";
+} from "./rkeRecovery";
+import { readStackFile, toolSettings } from "../stackFile";
 import { flag, list, ParsedArgs, str } from "./args";
 import { expandHome, RemoteTarget, runScript, sshCommandFor } from "./remote";
 import { adminTarget, keyFileFor, loadStack, OpsStack, readKeyFile } from "./stack";
@@ -78,8 +78,8 @@ function utcStamp(): string {
     return new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
 }
 
-async function runOnAdmin(c: WorkDirContext, script: string, stdin = ""): Promise<ReturnType<typeof parseOpsResult> | undefined> {
-    const r = await runScript(c.target, script, stdin, { sshOptions: c.sshOptions });
+async function runOnAdmin(c: WorkDirContext, io: Io, script: string, stdin = ""): Promise<ReturnType<typeof parseOpsResult> | undefined> {
+    const r = await runScript(c.target, script, stdin, { sshOptions: c.sshOptions, progress: io.err });
     return r.code === 0 ? parseOpsResult(r.stdout) : undefined;
 }
 
@@ -92,7 +92,7 @@ export async function snapshotSave(o: Opts, io: Io): Promise<number> {
     if (problem) {
         throw new OpsError(problem);
     }
-    const res = await runOnAdmin(c, snapshotSaveScript({ ...c.args, name, overwrite: flag(o, "overwrite") }));
+    const res = await runOnAdmin(c, io, snapshotSaveScript({ ...c.args, name, overwrite: flag(o, "overwrite") }));
     if (!res) {
         return 1;
     }
@@ -115,7 +115,7 @@ export async function snapshotRestore(o: Opts, io: Io): Promise<number> {
             "Take a snapshot of the current state first (snapshot-save), then run the same command with --yes.\n");
         return 2;
     }
-    const res = await runOnAdmin(c, snapshotRestoreScript({ ...c.args, name }));
+    const res = await runOnAdmin(c, io, snapshotRestoreScript({ ...c.args, name }));
     if (!res) {
         return 1;
     }
@@ -163,7 +163,7 @@ export async function certRotate(o: Opts, io: Io): Promise<number> {
             "tokens are reissued. Run it again with --yes, and --save-kubeconfig <file> to keep the new admin kubeconfig.\n");
         return 2;
     }
-    const res = await runOnAdmin(c, certRotateScript({ ...c.args, services, rotateCa }));
+    const res = await runOnAdmin(c, io, certRotateScript({ ...c.args, services, rotateCa }));
     if (!res) {
         return 1;
     }
@@ -206,7 +206,7 @@ export async function recover(o: Opts, io: Io): Promise<number> {
     const node: RemoteTarget = { address: from, port, user, keyFile: keyFileFor(raw, {}, str(o, "identity")) };
     const sshOptions = list(o, "ssh-option");
     io.err(`rancher-ha ops: reading kube-system/full-cluster-state on ${user}@${from}:${port}\n`);
-    const r = await runScript(node, recoverStateScript({ nodeLabel: `${user}@${from}:${port}` }), "", { sshOptions });
+    const r = await runScript(node, recoverStateScript({ nodeLabel: `${user}@${from}:${port}` }), "", { sshOptions, progress: io.err });
     if (r.code !== 0) {
         return 1;
     }
@@ -246,7 +246,7 @@ export async function recover(o: Opts, io: Io): Promise<number> {
     const workDir = settings.admin.workDir;
     const inst = await runScript(target, installRecoveredScript({
         workDir, hostLabel: target === "local" ? "local" : `${target.user}@${target.address}:${target.port}`, replace: flag(o, "replace"),
-    }), installRecoveredBundle(files), { sshOptions });
+    }), installRecoveredBundle(files), { sshOptions, progress: io.err });
     if (inst.code !== 0) {
         return 1;
     }
@@ -321,7 +321,7 @@ export async function restoreWorkdir(o: Opts, io: Io): Promise<number> {
     const registryPassword = s.privateRegistry ? cfg.privateRegistries?.[0]?.password : undefined;
     const s3Secret = s.etcdSnapshots.s3 ? cfg.services?.etcd?.backupConfig?.s3BackupConfig?.secretKey : undefined;
     const yml = rkeClusterYaml(rkeYamlArgs(settings, settings.loadBalancer.address, { registryPassword: registryPassword, s3SecretKey: s3Secret }));
-    const res = await runOnAdmin(c, installRecoveredScript({ workDir: s.admin.workDir, hostLabel: c.args.hostLabel, replace: flag(o, "replace") }),
+    const res = await runOnAdmin(c, io, installRecoveredScript({ workDir: s.admin.workDir, hostLabel: c.args.hostLabel, replace: flag(o, "replace") }),
         installRecoveredBundle({ rkeState: parsed.text, kubeconfig: parsed.kubeconfig, clusterYml: yml, keys }));
     if (!res) {
         return 1;
@@ -376,7 +376,7 @@ export async function agentsRedeploy(o: Opts, io: Io): Promise<number> {
     const manifestFile = str(o, "manifest");
     const manifest = manifestFile ? fs.readFileSync(expandHome(manifestFile), "utf8") : undefined;
     const r = await runScript("local", agentRedeployScript({ expectedChecksum: sum, dryRun: flag(o, "dry-run") }),
-        agentRedeployBundle(fs.readFileSync(expandHome(kubeconfigFile), "utf8"), manifest));
+        agentRedeployBundle(fs.readFileSync(expandHome(kubeconfigFile), "utf8"), manifest), { progress: io.err });
     if (r.code !== 0) {
         return 1;
     }

@@ -9,8 +9,8 @@
 //   cluster, read with the node's own kubeconfig (kubecfg-kube-node.yaml) like RKE itself does.
 // install-recovered writes a recovered state, kubeconfig, cluster.yml and key into the work dir (0600), never
 //   replacing a different file unless asked, and then only after keeping a copy.
-import { RKE_FILES, RKE_HAVE_SH, unpackIntoWorkDirSh } from "./rkeScripts";
-import { fileBundle, script, shellPath, shellQuote, SUDO_SH } from "./shell";
+import { RKE_FILES, RKE_HAVE_SH, unpackIntoWorkDirSh } from "../../components/rke/scripts";
+import { fileBundle, script, shellPath, shellQuote, SUDO_SH } from "../../components/shared/shell";
 
 const FRAME_BEGIN = "-----BEGIN RANCHER-HA OPS RESULT-----";
 const FRAME_END = "-----END RANCHER-HA OPS RESULT-----";
@@ -82,6 +82,8 @@ MISSING=""
 [ -s ${F.state} ] || MISSING="$MISSING ${F.state}"
 if [ -s ${F.config} ]; then
   for k in $(awk '$1 == "ssh_key_path:" || ($1 == "-" && $2 == "ssh_key_path:") { print $NF }' ${F.config} | tr -d '"' | sort -u); do
+    # shellcheck disable=SC2088 # a literal ~/ in the yml, expanded here
+    # shellcheck disable=SC2088 # a literal ~/ in the yml, expanded here
     case "$k" in "~/"*) k="$HOME/\${k#"~/"}" ;; esac
     [ -r "$k" ] || MISSING="$MISSING $k"
   done
@@ -101,9 +103,9 @@ STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 run_rke() {
   echo "rancher-ha ops: $HOST: rke $*" >&2
   echo "=== $STAMP rke $*" >> ${OPS_FILES.log}
-  { "$RKE" "$@" 2>&1 && echo 0 > "$TMP/rc" || echo $? > "$TMP/rc"; } | tee -a ${OPS_FILES.log} >&2
+  { if "$RKE" "$@" 2>&1; then echo 0 > "$TMP/rc"; else echo $? > "$TMP/rc"; fi; } | tee -a ${OPS_FILES.log} >&2
   if [ "$(cat "$TMP/rc")" != 0 ]; then
-    fail "rke $1 $2 failed (exit $(cat "$TMP/rc")); the output above is in $WORK/${OPS_FILES.log}; the README's troubleshooting section lists the common causes"
+    fail "rke $1 $2 failed (exit $(cat "$TMP/rc")); the output above is in $WORK/${OPS_FILES.log}; docs/troubleshooting.md lists the common causes"
   fi
 }
 # backup FILE: a dated copy next to it (0600), printed in the result.
@@ -136,7 +138,8 @@ export function snapshotSaveScript(a: SnapshotSaveArgs): string {
     return script(
         workDirPrelude(a),
         `NAME=${shellQuote(a.name)}
-if [ ${a.overwrite ? "1" : "0"} = 0 ] && awk -v n="$NAME" '$1 == n { found = 1 } END { exit !found }' ${OPS_FILES.snapshots} 2>/dev/null; then
+OVERWRITE=${a.overwrite ? "1" : "0"}
+if [ "$OVERWRITE" = 0 ] && awk -v n="$NAME" '$1 == n { found = 1 } END { exit !found }' ${OPS_FILES.snapshots} 2>/dev/null; then
   fail "a snapshot named $NAME was saved before ($(awk -v n="$NAME" '$1 == n { print $2 }' ${OPS_FILES.snapshots} | tail -n 1)); saving again replaces it on every etcd node: choose another --name, or pass --overwrite"
 fi
 run_rke etcd snapshot-save --config ${F.config} --name "$NAME"
@@ -341,7 +344,8 @@ for f in "$IN"/*; do
   n=\${f##*/}; d=$(dest "$n")
   if [ -e "$d" ] && ! cmp -s "$f" "$d"; then CONFLICTS="$CONFLICTS $d"; fi
 done
-if [ -n "$CONFLICTS" ] && [ ${a.replace ? "1" : "0"} = 0 ]; then
+REPLACE=${a.replace ? "1" : "0"}
+if [ -n "$CONFLICTS" ] && [ "$REPLACE" = 0 ]; then
   fail "$WORK already has different:$CONFLICTS; nothing was written. If the recovered files are the right ones (the work dir is stale), run recover again with --replace: the current files are kept as <file>.replaced-<time>"
 fi
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)

@@ -9,7 +9,7 @@
 // - recoverStackConfig: the rancher-ha stack config entries that make `pulumi up` render an equivalent cluster.yml,
 //   with `rkeOverrides` for what the stack model has no key for, and the list of what cannot be carried (secrets,
 //   pinned images) or what the first `pulumi up` would still change.
-import { rkeJsonToYaml, secretYamlPaths } from "./rkeKeys";
+import { rkeJsonToYaml, secretYamlPaths } from "../../components/rke/rkeKeys";
 
 export const FULL_STATE_NAME = "full-cluster-state";
 const ROLES = ["controlplane", "etcd", "worker"];

@@ -1,8 +1,8 @@
-// The stack as the ops commands see it: Pulumi.<stack>.yaml read without the engine (components/stackFile.ts), and
+// The stack as the ops commands see it: Pulumi.<stack>.yaml read without the engine (scripts/stackFile.ts), and
 // where to SSH: the host, its port and user, and the key FILE to use (ops never holds key material for SSH itself).
 import * as fs from "fs";
 import { privateKeyText, SshTarget, StackSettings } from "../../components/config";
-import { readStackFile, StackFile, toolSettings } from "../../components/stackFile";
+import { readStackFile, StackFile, toolSettings } from "../stackFile";
 import { expandHome, RemoteTarget, SshEndpoint } from "./remote";
 
 export interface OpsStack {

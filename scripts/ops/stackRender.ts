@@ -1,10 +1,10 @@
 // Renders rancher-cluster.yml from stack config entries exactly as `pulumi up` would (config parser, yamlArgs,
 // renderer), for `recover`: what the stack makes of recovered entries is compared with what the cluster runs.
 import { ParseOptions } from "../../components/config";
-import { rkeYamlArgs } from "../../components/render/rkeCluster";
-import { rkeClusterConfig } from "../../components/render/rkeCluster";
-import { StackRenderer } from "../../components/render/rkeRecovery";
-import { StackFile, toolSettings } from "../../components/stackFile";
+import { rkeYamlArgs } from "../../components/rke/clusterYml";
+import { rkeClusterConfig } from "../../components/rke/clusterYml";
+import { StackRenderer } from "./rkeRecovery";
+import { StackFile, toolSettings } from "../stackFile";
 
 /** Keys whose recovered value is merged into the stack's (the others replace it). */
 const MERGED = ["versions", "cluster"];

@@ -9,19 +9,19 @@
 // Scripts and configs are the exact text the stages hand to the hosts and the cluster (same renderers, same
 // inputs), so two renders diff exactly like two deployments would.
 import * as yaml from "js-yaml";
-import type { StackSettings } from "../config";
-import { describeTarget } from "../ssh";
-import { redacted } from "./redact";
-import { AGENT_WAIT_SECONDS, agentHostAliasesScript, agentReleaseScript, agentTargets, AgentTarget } from "./agentWait";
-import {
-    CA_SECRET, certManagerRelease, chartRegistry, INGRESS_SECRET, HelmReleaseSpec, RANCHER_NAMESPACE, rancherRelease, rancherReleaseInput,
-} from "./helmValues";
-import { hostAliasesApplyConfiguration, RANCHER_DEPLOYMENT } from "./hostAliases";
-import { lbApplyScript, lbDeleteScript, lbScriptOptions } from "./lbScripts";
-import { lbNginxConf } from "./nginx";
-import { rkeClusterYaml, rkeYamlArgs } from "./rkeCluster";
-import { rkeStageScripts } from "./rkeScripts";
-import { sha256 } from "./shell";
+import type { StackSettings } from "../../components/config";
+import { describeTarget } from "../../components/shared/ssh";
+import { redacted } from "../redact";
+import { AGENT_WAIT_SECONDS, agentHostAliasesScript, agentReleaseScript, agentTargets, AgentTarget } from "../../components/hostAliases/agentScripts";
+import { CA_SECRET, INGRESS_SECRET, RANCHER_NAMESPACE, rancherRelease, rancherReleaseInput } from "../../components/rancher/release";
+import { certManagerRelease } from "../../components/certManager/release";
+import { chartRegistry, HelmReleaseSpec } from "../../components/shared/helm";
+import { hostAliasesApplyConfiguration, RANCHER_DEPLOYMENT } from "../../components/hostAliases/patches";
+import { lbApplyScript, lbDeleteScript, lbScriptOptions } from "../../components/loadBalancer/scripts";
+import { lbNginxConf } from "../../components/loadBalancer/nginxConf";
+import { rkeClusterYaml, rkeYamlArgs } from "../../components/rke/clusterYml";
+import { rkeStageScripts } from "../../components/rke/scripts";
+import { sha256 } from "../../components/shared/shell";
 
 export interface ReviewArtifact {
     /** Path inside the output folder, `/`-separated, relative. */
@@ -78,7 +78,7 @@ export function reviewArtifacts(input: ReviewInput): ReviewArtifact[] {
 // ---------------------------------------------------------------- stages
 //
 // Each stage's text comes from the same pure builders its component calls (lbNginxConf, rkeYamlArgs,
-// rkeStageScripts, certManagerRelease, rancherRelease, ...); test/render/reviewArtifacts.test.ts also checks every
+// rkeStageScripts, certManagerRelease, rancherRelease, ...); test/scripts/render/reviewArtifacts.test.ts also checks every
 // artifact against what the component registers under Pulumi mocks.
 
 function loadBalancerArtifacts(s: StackSettings): ReviewArtifact[] {

@@ -45,5 +45,5 @@ export function useStackConfig(stackFile: string): void {
 /** Runs index.ts afresh (a new "pulumi up" under the current mocks and config), returning its exports. */
 export function runProgram(): any {
     delete require.cache[require.resolve("../../index")];
-    return require("../../index");
+    return require("../..");
 }

@@ -7,26 +7,38 @@ import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { keyId } from "../../components/config";
-import { rkeYamlArgs } from "../../components/render/rkeCluster";
-import { rkeClusterYaml, rkeUpPlan } from "../../components/render/rkeCluster";
-import { rkeConfigBundle, rkeUpScript } from "../../components/render/rkeScripts";
-import { agentCaChecksum } from "../../components/render/agentRedeploy";
-import { readStackFile, toolSettings } from "../../components/stackFile";
+import { rkeYamlArgs } from "../../components/rke/clusterYml";
+import { rkeClusterYaml, rkeUpPlan } from "../../components/rke/clusterYml";
+import { rkeConfigBundle, rkeUpScript } from "../../components/rke/scripts";
+import { agentCaChecksum } from "../../scripts/ops/agentRedeploy";
+import { readStackFile, toolSettings } from "../../scripts/stackFile";
 import { SshHost, sshHostUnavailable, startSshHost } from "../helpers/sshHost";
 import { requireTool, toolMissing } from "../helpers/tools";
 import { control, rkeCalls } from "../fixtures/rke/doubles";
 import { fullStateObject, installOpsDoubles } from "../fixtures/rke/opsDoubles";
 import { AGENT_PATHS, FakeAgentApi, kubeconfigFor } from "../fixtures/rke/fakeAgentApi";
 import { runWithStdin } from "../helpers/run";
+import { main } from "../../scripts/ops";
+import { FIXTURES, ROOT } from "../helpers/paths";
 
-const ROOT = path.join(__dirname, "../..");
-const FIXTURE = fs.readFileSync(path.join(__dirname, "../fixtures/rke/recovered.rkestate.json"), "utf8");
+const FIXTURE = fs.readFileSync(path.join(FIXTURES, "rke/recovered.rkestate.json"), "utf8");
 
 interface CliResult { code: number | null; stdout: string; stderr: string }
 
-function ops(args: string[], stdin = ""): Promise<CliResult> {
+/** The command as users run it: a child process (ts-node). Slow: used once, for the first case. */
+function spawnOps(args: string[], stdin = ""): Promise<CliResult> {
     return runWithStdin(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/ops.ts", ...args], stdin,
         { cwd: ROOT, env: { ...process.env, TS_NODE_PROJECT: path.join(ROOT, "tsconfig.json") }, timeoutMs: 90000 });
+}
+
+/** The same command called in this process, stdin and output captured. */
+async function ops(args: string[], stdin = ""): Promise<CliResult> {
+    let stdout = "";
+    let stderr = "";
+    const code = await main(args, {
+        out: t => { stdout += t; }, err: t => { stderr += t; }, stdinIsTty: false, readStdin: async () => stdin,
+    });
+    return { code, stdout, stderr };
 }
 
 describe("scripts/ops (npm run ops) end to end", function () {
@@ -88,7 +100,7 @@ describe("scripts/ops (npm run ops) end to end", function () {
         });
 
         it("snapshot-save over SSH on the admin host, then tells how to restore it", async () => {
-            const r = await ops(["snapshot-save", ...common(), "--name", "before-upgrade"]);
+            const r = await spawnOps(["snapshot-save", ...common(), "--name", "before-upgrade"]);
             assert.equal(r.code, 0, r.stderr);
             assert.match(r.stdout, /^snapshot before-upgrade saved on every etcd node \(\/opt\/rke\/etcd-snapshots\/before-upgrade\.zip\)\.\n/);
             assert.match(r.stdout, /npm run ops -- snapshot-restore --stack test --name before-upgrade --yes/);

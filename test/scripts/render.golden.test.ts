@@ -4,11 +4,12 @@
 import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { readStackFile, toolSettings } from "../../components/stackFile";
-import { reviewArtifacts } from "../../components/render/reviewArtifacts";
+import { readStackFile, toolSettings } from "../../scripts/stackFile";
+import { reviewArtifacts } from "../../scripts/render/reviewArtifacts";
+import { FIXTURES, ROOT } from "../helpers/paths";
 
-const FIXTURES = path.join(__dirname, "..", "fixtures", "stacks");
-const GOLDEN = path.join(__dirname, "..", "golden");
+const STACKS = path.join(FIXTURES, "stacks");
+const GOLDEN = path.join(ROOT, "test", "golden");
 const UPDATE = process.env.RANCHER_HA_UPDATE_GOLDEN === "1";
 
 /** Every file under dir, relative, `/`-separated, sorted. */
@@ -23,7 +24,7 @@ function walk(dir: string, prefix = ""): string[] {
 
 /** The render of a fixture stack, with no file of the machine read (keys are `secure:` in the fixtures). */
 function render(stack: string) {
-    const file = readStackFile(FIXTURES, stack);
+    const file = readStackFile(STACKS, stack);
     const { settings, warnings } = toolSettings(file, {
         readFile: p => { throw new Error(`golden render must not read ${p}`); },
         homeDir: "/home/golden",
@@ -31,7 +32,7 @@ function render(stack: string) {
     return reviewArtifacts({ stack, project: file.project, settings, warnings, encryptedKeys: file.encryptedKeys });
 }
 
-const stacks = fs.readdirSync(FIXTURES)
+const stacks = fs.readdirSync(STACKS)
     .map(f => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
     .filter((s): s is string => s !== undefined)
     .sort();

@@ -7,9 +7,10 @@ import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { keyId } from "../../components/config";
+import { main } from "../../scripts/render";
 import { NGINX, nginxUnavailable, requireTool, STREAM_MODULE } from "../helpers/tools";
+import { ROOT } from "../helpers/paths";
 
-const ROOT = path.join(__dirname, "..", "..");
 const TS_NODE = path.join(ROOT, "node_modules", ".bin", "ts-node");
 const SCRIPT = path.join(ROOT, "scripts", "render.ts");
 const MANIFEST = ".rancher-ha-render.json";
@@ -59,12 +60,21 @@ describe("npm run render (scripts/render.ts)", function () {
     });
     after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-    function render(args: string[], cwd = ROOT): Run {
+    /** The command as users run it: a child process (ts-node). Slow: used once, for the main case. */
+    function spawnRender(args: string[], cwd = ROOT): Run {
         const r = spawnSync(TS_NODE, ["--transpile-only", SCRIPT, ...args], {
             cwd, encoding: "utf8", timeout: 90000, env: { ...process.env, HOME: home },
         });
         assert.equal(r.error, undefined, String(r.error));
         return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    }
+
+    /** The same command called in this process: its output captured, HOME and cwd passed in. */
+    function render(args: string[], cwd = ROOT): Run {
+        let stdout = "";
+        let stderr = "";
+        const status = main(args, { out: t => (stdout += t), err: t => (stderr += t), homeDir: home, cwd });
+        return { status, stdout, stderr };
     }
 
     /** A project folder with our Pulumi.yaml and the given stack files. */
@@ -106,7 +116,7 @@ describe("npm run render (scripts/render.ts)", function () {
         let run: Run;
         before(() => {
             out = path.join(tmp, "dev");
-            run = render(["--stack", "dev", "--out", out]);
+            run = spawnRender(["--stack", "dev", "--out", out]);
         });
 
         it("writes every artifact, lists each on stdout and in its manifest, and exits 0", () => {

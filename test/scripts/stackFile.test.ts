@@ -2,15 +2,16 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { readStackFile, redacted, toolSettings } from "../components/stackFile";
-import { settle } from "./helpers/mocks";
+import { readStackFile, redacted, toolSettings } from "../../scripts/stackFile";
+import { settle } from "../helpers/mocks";
+import { ROOT } from "../helpers/paths";
 
 describe("stackFile (config outside the Pulumi engine)", () => {
     let dir: string;
     before(() => {
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "rancher-ha-stackfile-"));
         fs.writeFileSync(path.join(dir, "Pulumi.yaml"), "name: rancher-ha\nruntime: nodejs\n");
-        fs.copyFileSync(path.join(__dirname, "..", "Pulumi.dev.yaml"), path.join(dir, "Pulumi.dev.yaml"));
+        fs.copyFileSync(path.join(ROOT, "Pulumi.dev.yaml"), path.join(dir, "Pulumi.dev.yaml"));
         fs.writeFileSync(path.join(dir, "Pulumi.prod.yaml"), [
             "encryptionsalt: v1:abc",
             "config:",

@@ -1,9 +1,9 @@
 import { strict as assert } from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import { CertManager } from "../components/certManager";
-import { REGISTRY_PULL_SECRET } from "../components/render/helmValues";
-import { allRegistered, byType, dependsOn, recordResources, RecordedResource, settle } from "./helpers/mocks";
+import { CertManager } from "../../../components/certManager/CertManager";
+import { REGISTRY_PULL_SECRET } from "../../../components/shared/helm";
+import { allRegistered, byType, dependsOn, recordResources, RecordedResource, settle } from "../../helpers/mocks";
 
 const RELEASE = "kubernetes:helm.sh/v3:Release";
 const NAMESPACE = "kubernetes:core/v1:Namespace";

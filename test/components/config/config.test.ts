@@ -1,7 +1,7 @@
 import { strict as assert } from "assert";
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError, DEFAULTS, keyId, loadConfig, parseConfig, parseConfigValue, suggest } from "../components/config";
-import { settle } from "./helpers/mocks";
+import { ConfigError, DEFAULTS, keyId, loadConfig, parseConfig, parseConfigValue, suggest } from "../../../components/config";
+import { settle } from "../../helpers/mocks";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE=\n-----END OPENSSH PRIVATE KEY-----\n";
 const OTHER_KEY = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----\n";
@@ -202,6 +202,27 @@ describe("config", () => {
             raw.nodes[1].internal_address = "10.0.0.1";
             oneProblem(raw, "rancher-ha:nodes[1].internal_address", /unknown key \(did you mean "internalAddress"\?\)/);
             oneProblem({ ...base(), etcdSnapshots: { retension: "24h" } }, "rancher-ha:etcdSnapshots.retension", /did you mean "retention"/);
+        });
+
+        it("knows every key the section parsers read, and no other (there is no separate schema to keep in step)", () => {
+            // The known keys are what the parsers asked for, listed in full.
+            oneProblem({ ...base(), loadBalancer: { address: "192.0.2.10", workers: 2 } }, "rancher-ha:loadBalancer.workers",
+                /known keys here: address, user, port, sshKeyPath, mode, httpPort, httpsPort, kubeApiPort, workerProcesses, image, workerConnections, workerRlimitNofile$/);
+            // A section given as something else than a map names the keys it takes.
+            oneProblem({ ...base(), ssh: "rancher" }, "rancher-ha:ssh", /must be an object with keys user, port, keyPath$/);
+            // Keys read only on some paths are still known on the others: S3 settings without a bucket are reported
+            // as a missing bucket, not as unknown keys.
+            const s3 = problems({ ...base(), etcdSnapshots: { s3: { endpoint: "s3.example.com", region: "eu-1", folder: "f", customCa: "x" } } });
+            assert.deepEqual(s3.filter(p => /unknown key/.test(p)), []);
+            assert.ok(s3.some(p => p.startsWith("rancher-ha:etcdSnapshots.s3.bucketName: missing")), s3.join("\n"));
+            // Every key of the full fixture stack is known (it sets nearly all of them).
+            assert.doesNotThrow(() => parseConfig({
+                ...base(), bastion: { address: "198.51.100.5", user: "jump" }, nodeSize: "M",
+                admin: { host: "local", workDir: "~/x", rkePath: "rke", stateSync: "1" },
+                hostAliases: { enabled: true, ip: "192.0.2.10" }, rancher: { replicas: 2, chartRepo: "latest" },
+                cluster: { name: "c", networkPlugin: "calico", ignoreDockerVersion: true, ingressProvider: "nginx",
+                    upgradeStrategy: { maxUnavailableWorker: "1", maxUnavailableControlplane: "1", drain: true } },
+            }, opts));
         });
 
         it("what RKE would reject half-way through rke up", () => {

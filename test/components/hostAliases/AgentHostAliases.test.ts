@@ -1,9 +1,9 @@
 import { strict as assert } from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import { AgentHostAliases } from "../components/agentHostAliases";
-import { agentHostAliasesScript, agentReleaseScript, agentTargets } from "../components/render/agentWait";
-import { allRegistered, byType, dependsOn, recordResources, RecordedResource, settle } from "./helpers/mocks";
+import { AgentHostAliases } from "../../../components/hostAliases/AgentHostAliases";
+import { agentHostAliasesScript, agentReleaseScript, agentTargets } from "../../../components/hostAliases/agentScripts";
+import { allRegistered, byType, dependsOn, recordResources, RecordedResource, settle } from "../../helpers/mocks";
 
 const KUBECONFIG = "apiVersion: v1\nkind: Config\nusers: [{name: a, user: {token: KUBE-s3cret}}]\n";
 const PATCH = "kubernetes:apps/v1:DeploymentPatch";

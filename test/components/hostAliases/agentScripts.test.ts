@@ -5,11 +5,11 @@ import * as http from "http";
 import * as path from "path";
 import {
     agentBundle, agentHostAliasesScript, agentReleaseScript, agentTargets, AgentTarget, FIELD_MANAGER,
-} from "../../components/render/agentWait";
-import { CLUSTER_AGENT, NODE_AGENT } from "../../components/render/hostAliases";
-import { requireTool, toolMissing } from "../helpers/tools";
-import { fakeKubeconfig, FakeHttpServer, kubeDiscovery, kubectlSandbox, notFoundStatus } from "../helpers/fakeKubeApi";
-import { runShellScript } from "../helpers/run";
+} from "../../../components/hostAliases/agentScripts";
+import { CLUSTER_AGENT, NODE_AGENT } from "../../../components/hostAliases/patches";
+import { requireTool, toolMissing } from "../../helpers/tools";
+import { fakeKubeconfig, FakeHttpServer, kubeDiscovery, kubectlSandbox, notFoundStatus } from "../../helpers/fakeKubeApi";
+import { runShellScript } from "../../helpers/run";
 
 const IP = "192.0.2.10";
 const HOST = "rancher.example.com";
@@ -105,7 +105,7 @@ const kubeconfig = (server: string) => fakeKubeconfig(server, TOKEN);
 const LEGACY: AgentTarget[] = agentTargets("2.4.17");
 const CURRENT: AgentTarget[] = agentTargets("2.9.2");
 
-describe("render/agentWait", () => {
+describe("hostAliases/agentScripts", () => {
     describe("targets and script text", () => {
         it("Rancher < 2.5 requires cattle-cluster-agent; from 2.5 on both agents are optional (not deployed to local)", () => {
             assert.deepEqual(LEGACY.map(t => [t.workload.name, t.required]), [["cattle-cluster-agent", true], ["cattle-node-agent", false]]);

@@ -7,10 +7,11 @@ import * as yaml from "js-yaml";
 import {
     CLUSTER_AGENT, hostAlias, hostAliasesApplyConfiguration, hostAliasesPatch, NODE_AGENT, RANCHER_DEPLOYMENT,
     releaseConfiguration,
-} from "../../components/render/hostAliases";
-import { requireTool, toolMissing } from "../helpers/tools";
+} from "../../../components/hostAliases/patches";
+import { requireTool, toolMissing } from "../../helpers/tools";
+import { FIXTURES } from "../../helpers/paths";
 
-const FIXTURES = path.join(__dirname, "..", "fixtures", "k8s");
+const K8S_FIXTURES = path.join(FIXTURES, "k8s");
 const IP = "192.0.2.10";
 const HOST = "rancher.example.com";
 
@@ -32,7 +33,7 @@ function withoutAliases(o: any): any {
     return copy;
 }
 
-describe("render/hostAliases", () => {
+describe("hostAliases/patches", () => {
     describe("patch body", () => {
         it("is the seed's patch: one alias for the pod template, usable for a Deployment and a DaemonSet", () => {
             assert.deepEqual(hostAliasesPatch(IP, HOST), {
@@ -69,7 +70,7 @@ describe("render/hostAliases", () => {
         });
 
         it("rancher deployment: gains the alias, nothing else changes", () => {
-            const file = path.join(FIXTURES, "rancher-deployment.yaml");
+            const file = path.join(K8S_FIXTURES, "rancher-deployment.yaml");
             const before = load(file);
             assert.equal(before.spec.template.spec.hostAliases, undefined, "fixture starts without aliases");
             const after = kubectlPatch(file, hostAliasesPatch(IP, HOST));
@@ -78,7 +79,7 @@ describe("render/hostAliases", () => {
         });
 
         it("cattle-cluster-agent: the entry for the same IP is updated to the Rancher hostname, not duplicated", () => {
-            const file = path.join(FIXTURES, "cattle-cluster-agent.yaml");
+            const file = path.join(K8S_FIXTURES, "cattle-cluster-agent.yaml");
             const before = load(file);
             assert.deepEqual(before.spec.template.spec.hostAliases, [{ ip: IP, hostnames: ["rancher.old.example.com"] }]);
             const after = kubectlPatch(file, hostAliasesPatch(IP, HOST));
@@ -87,7 +88,7 @@ describe("render/hostAliases", () => {
         });
 
         it("cattle-node-agent: an unrelated alias is kept next to ours; hostNetwork and the rest are untouched", () => {
-            const file = path.join(FIXTURES, "cattle-node-agent.yaml");
+            const file = path.join(K8S_FIXTURES, "cattle-node-agent.yaml");
             const before = load(file);
             const after = kubectlPatch(file, hostAliasesPatch(IP, HOST));
             const aliases = after.spec.template.spec.hostAliases;
@@ -102,7 +103,7 @@ describe("render/hostAliases", () => {
             const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "rancher-ha-patch-"));
             try {
                 for (const name of ["rancher-deployment.yaml", "cattle-cluster-agent.yaml", "cattle-node-agent.yaml"]) {
-                    const once = kubectlPatch(path.join(FIXTURES, name), hostAliasesPatch(IP, HOST));
+                    const once = kubectlPatch(path.join(K8S_FIXTURES, name), hostAliasesPatch(IP, HOST));
                     const file = path.join(tmp, name);
                     fs.writeFileSync(file, yaml.dump(once));
                     assert.deepEqual(kubectlPatch(file, hostAliasesPatch(IP, HOST)), once, name);

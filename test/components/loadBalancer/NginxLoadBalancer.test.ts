@@ -1,12 +1,12 @@
 import { strict as assert } from "assert";
 import * as pulumi from "@pulumi/pulumi";
-import { LoadBalancerSettings, NodeSettings, SshTarget } from "../components/config";
-import { NginxLoadBalancer } from "../components/loadBalancer";
-import { lbNginxConf } from "../components/render/nginx";
-import { lbDeleteScript } from "../components/render/lbScripts";
-import { UPSTREAMS } from "../components/render/nginx";
-import { sha256 } from "../components/render/shell";
-import { allRegistered, byType, RecordedResource, recordResources, settle } from "./helpers/mocks";
+import { LoadBalancerSettings, NodeSettings, SshTarget } from "../../../components/config";
+import { NginxLoadBalancer } from "../../../components/loadBalancer/NginxLoadBalancer";
+import { lbNginxConf } from "../../../components/loadBalancer/nginxConf";
+import { lbDeleteScript } from "../../../components/loadBalancer/scripts";
+import { UPSTREAMS } from "../../../components/loadBalancer/nginxConf";
+import { sha256 } from "../../../components/shared/shell";
+import { allRegistered, byType, RecordedResource, recordResources, settle } from "../../helpers/mocks";
 
 const LB_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nlb-key-material\n-----END OPENSSH PRIVATE KEY-----\n";
 const NODE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nnode-key-material\n-----END OPENSSH PRIVATE KEY-----\n";

@@ -5,8 +5,8 @@ import * as os from "os";
 import * as path from "path";
 import {
     DISTRO_MODULE_INCLUDES, LbBackend, MANAGED_MARKER, NginxConfOptions, renderNginxConf, UPSTREAMS,
-} from "../../components/render/nginx";
-import { NGINX, nginxUnavailable, requireTool, STREAM_MODULE } from "../helpers/tools";
+} from "../../../components/loadBalancer/nginxConf";
+import { NGINX, nginxUnavailable, requireTool, STREAM_MODULE } from "../../helpers/tools";
 
 
 
@@ -43,7 +43,7 @@ function parse(conf: string): { upstreams: Record<string, string[]>; servers: Re
     return { upstreams, servers, lines };
 }
 
-describe("render/nginx", () => {
+describe("loadBalancer/nginxConf", () => {
     it("renders the seed's stream LB: tuning, three least_conn upstreams with max_fails/fail_timeout", () => {
         const conf = renderNginxConf(BASE);
         const { upstreams, servers, lines } = parse(conf);

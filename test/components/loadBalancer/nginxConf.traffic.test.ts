@@ -6,9 +6,9 @@ import * as fs from "fs";
 import * as http from "http";
 import * as os from "os";
 import * as path from "path";
-import { renderNginxConf } from "../../components/render/nginx";
-import { NGINX, nginxUnavailable, requireTool, STREAM_MODULE } from "../helpers/tools";
-import { portFreeOn, waitForListen } from "../helpers/net";
+import { renderNginxConf } from "../../../components/loadBalancer/nginxConf";
+import { NGINX, nginxUnavailable, requireTool, STREAM_MODULE } from "../../helpers/tools";
+import { portFreeOn, waitForListen } from "../../helpers/net";
 
 const REQUEST_TIMEOUT_MS = 3000;
 
@@ -72,7 +72,7 @@ async function load(port: number, n: number, concurrency = 1): Promise<Record<st
 }
 
 
-describe("render/nginx: traffic through real nginx", function () {
+describe("loadBalancer/nginxConf: traffic through real nginx", function () {
     this.timeout(60000);
     const ids = ["b2", "b3", "b4"];
     const hosts = ["127.0.0.2", "127.0.0.3", "127.0.0.4"];

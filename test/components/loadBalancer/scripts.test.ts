@@ -13,11 +13,11 @@ import * as path from "path";
 import {
     CANDIDATE_SUFFIX, CONTAINER_CONF_DIR, lbApplyScript, lbBundle, lbDeleteScript, LbScriptOptions, ORIGINAL_SUFFIX,
     SPEC_LABEL,
-} from "../../components/render/lbScripts";
-import { DISTRO_MODULE_INCLUDES, LbPorts, renderNginxConf } from "../../components/render/nginx";
-import { sha256 } from "../../components/render/shell";
-import { freePort, installTestDouble, SshHost, sshHostUnavailable, startSshHost } from "../helpers/sshHost";
-import { nginxUnavailable, requireTool, STREAM_MODULE } from "../helpers/tools";
+} from "../../../components/loadBalancer/scripts";
+import { DISTRO_MODULE_INCLUDES, LbPorts, renderNginxConf } from "../../../components/loadBalancer/nginxConf";
+import { sha256 } from "../../../components/shared/shell";
+import { freePort, installTestDouble, SshHost, sshHostUnavailable, startSshHost } from "../../helpers/sshHost";
+import { nginxUnavailable, requireTool, STREAM_MODULE } from "../../helpers/tools";
 
 
 
@@ -59,7 +59,7 @@ function status(stdout: string): string[] {
     return stdout.split("\n").filter(l => l.startsWith("rancher-ha-lb: ")).map(l => l.slice("rancher-ha-lb: ".length));
 }
 
-describe("render/lbScripts", () => {
+describe("loadBalancer/scripts", () => {
     const hash = sha256("x");
     const system: LbScriptOptions = { mode: "system", configHash: hash, hostLabel: "ops@lb.example.com:22" };
     const docker: LbScriptOptions = {

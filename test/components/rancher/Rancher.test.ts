@@ -3,12 +3,12 @@ import { generateKeyPairSync } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as k8s from "@pulumi/kubernetes";
-import { AgentHostAliases } from "../components/agentHostAliases";
-import { CertManager } from "../components/certManager";
-import { parseConfig, StackSettings } from "../components/config";
-import { Rancher } from "../components/rancher";
-import { bootstrapPasswordFrom, caChecksum, cacertsPem } from "../components/render/helmValues";
-import { allRegistered, byType, dependsOn, recordResources, RecordedResource, settle } from "./helpers/mocks";
+import { AgentHostAliases } from "../../../components/hostAliases/AgentHostAliases";
+import { CertManager } from "../../../components/certManager/CertManager";
+import { parseConfig, StackSettings } from "../../../components/config";
+import { Rancher } from "../../../components/rancher/Rancher";
+import { bootstrapPasswordFrom, caChecksum, cacertsPem } from "../../../components/rancher/release";
+import { allRegistered, byType, dependsOn, recordResources, RecordedResource, settle } from "../../helpers/mocks";
 
 const RELEASE = "kubernetes:helm.sh/v3:Release";
 const SECRET = "kubernetes:core/v1:Secret";

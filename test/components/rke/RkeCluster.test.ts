@@ -3,11 +3,11 @@
 import { strict as assert } from "assert";
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
-import { allRegistered, byType, dependsOn, recordResources, RecordedResource, settle } from "./helpers/mocks";
-import { PreviousRkeRun, RkeCluster, RKE_STACK_OUTPUTS } from "../components/rkeCluster";
-import { kubeconfigServer } from "../components/render/kubeconfig";
-import { rkeRestoreBundle } from "../components/render/rkeScripts";
-import { CLUSTER_KEY, fullRaw, minimalRaw, nodesRaw, settingsFrom } from "./fixtures/rke/settings";
+import { allRegistered, byType, dependsOn, recordResources, RecordedResource, settle } from "../../helpers/mocks";
+import { PreviousRkeRun, RkeCluster, RKE_STACK_OUTPUTS } from "../../../components/rke/RkeCluster";
+import { kubeconfigServer } from "../../../components/shared/kubeconfig";
+import { rkeRestoreBundle } from "../../../components/rke/scripts";
+import { CLUSTER_KEY, fullRaw, minimalRaw, nodesRaw, settingsFrom } from "../../fixtures/rke/settings";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 const sha = (s: string) => crypto.createHash("sha256").update(s).digest("hex");

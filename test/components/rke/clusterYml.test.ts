@@ -2,14 +2,15 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { rkeYamlArgs } from "../../components/render/rkeCluster";
+import { rkeYamlArgs } from "../../../components/rke/clusterYml";
 import {
     durationSeconds, rkeClusterYaml, rkeConfigProblems, rkeKeyPath, rkeUpPlan,
-} from "../../components/render/rkeCluster";
-import { fullRaw, minimalRaw, nodesRaw, settingsFrom } from "../fixtures/rke/settings";
+} from "../../../components/rke/clusterYml";
+import { fullRaw, minimalRaw, nodesRaw, settingsFrom } from "../../fixtures/rke/settings";
+import { FIXTURES } from "../../helpers/paths";
 
 type KeyNode = true | "map" | "any" | { [k: string]: KeyNode };
-const KEYS = JSON.parse(fs.readFileSync(path.join(__dirname, "../fixtures/rke/clusterYmlKeys.json"), "utf8")) as {
+const KEYS = JSON.parse(fs.readFileSync(path.join(FIXTURES, "rke/clusterYmlKeys.json"), "utf8")) as {
     source: string;
     keys: { [k: string]: KeyNode };
 };

@@ -6,16 +6,16 @@ import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { keyId } from "../../components/config";
-import { rkeClusterYaml, rkeUpPlan, rkeYamlArgs } from "../../components/render/rkeCluster";
+import { keyId } from "../../../components/config";
+import { rkeClusterYaml, rkeUpPlan, rkeYamlArgs } from "../../../components/rke/clusterYml";
 import {
     parseRkeUpOutput, rkeConfigBundle, rkePreflightScript, rkeRemoveScript, rkeRequiredPorts, rkeRestoreBundle, rkeStageScripts,
     rkeRestorePayload, rkeUpScript, RkeUpScriptArgs,
-} from "../../components/render/rkeScripts";
-import { freePort, RunResult, SshHost, sshHostUnavailable, startSshHost } from "../helpers/sshHost";
-import { requireTool } from "../helpers/tools";
-import { control, installDoubles, rkeCalls, RKE_TEST_DOUBLE } from "../fixtures/rke/doubles";
-import { CLUSTER_KEY, minimalRaw, nodesRaw, settingsFrom } from "../fixtures/rke/settings";
+} from "../../../components/rke/scripts";
+import { freePort, RunResult, SshHost, sshHostUnavailable, startSshHost } from "../../helpers/sshHost";
+import { requireTool } from "../../helpers/tools";
+import { control, installDoubles, rkeCalls, RKE_TEST_DOUBLE } from "../../fixtures/rke/doubles";
+import { CLUSTER_KEY, minimalRaw, nodesRaw, settingsFrom } from "../../fixtures/rke/settings";
 
 function configBundle(nodes: number, mutate?: (raw: Record<string, unknown>) => void): string {
     const raw = minimalRaw(nodesRaw(nodes));

@@ -3,8 +3,8 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { kubeApiServerUrl, kubeconfigServer, pointKubeconfigAt } from "../../components/render/kubeconfig";
-import { requireTool, toolMissing } from "../helpers/tools";
+import { kubeApiServerUrl, kubeconfigServer, pointKubeconfigAt } from "../../../components/shared/kubeconfig";
+import { requireTool, toolMissing } from "../../helpers/tools";
 
 /** The shape RKE writes (pki/kubeconfig.go GetKubeConfigX509WithData), with throwaway data. */
 function rkeKubeconfig(server: string): string {

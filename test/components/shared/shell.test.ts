@@ -1,6 +1,6 @@
 import { strict as assert } from "assert";
 import { spawnSync } from "child_process";
-import { fileBundle, script, shellPath, shellQuote, sha256, UNPACK_BUNDLE_SH } from "../../components/render/shell";
+import { fileBundle, script, shellPath, shellQuote, sha256, UNPACK_BUNDLE_SH } from "../../../components/shared/shell";
 
 function sh(code: string, stdin = ""): { status: number | null; stdout: string; stderr: string } {
     // dash: the strictest POSIX shell a remote host is likely to have as /bin/sh.
@@ -8,7 +8,7 @@ function sh(code: string, stdin = ""): { status: number | null; stdout: string; 
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-describe("render/shell", () => {
+describe("shared/shell", () => {
     it("shellQuote survives quotes, spaces, $ and newlines through a real shell", () => {
         for (const v of ["plain", "it's", "a b", "$HOME `id` $(id)", "new\nline", "", "'''", "-n"]) {
             const r = sh(`printf '%s' ${shellQuote(v)}`);

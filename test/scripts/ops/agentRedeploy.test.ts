@@ -3,19 +3,19 @@
 import { strict as assert } from "assert";
 import * as crypto from "crypto";
 import * as fs from "fs";
-import { agentCaChecksum, agentRedeployBundle, agentRedeployScript } from "../../components/render/agentRedeploy";
-import { caChecksum } from "../../components/render/helmValues";
-import { requireTool, toolMissing } from "../helpers/tools";
-import { AGENT_PATHS, FakeAgentApi, kubeconfigFor } from "../fixtures/rke/fakeAgentApi";
-import { kubectlSandbox } from "../helpers/fakeKubeApi";
-import { runShellScript } from "../helpers/run";
+import { agentCaChecksum, agentRedeployBundle, agentRedeployScript } from "../../../scripts/ops/agentRedeploy";
+import { caChecksum } from "../../../components/rancher/release";
+import { requireTool, toolMissing } from "../../helpers/tools";
+import { AGENT_PATHS, FakeAgentApi, kubeconfigFor } from "../../fixtures/rke/fakeAgentApi";
+import { kubectlSandbox } from "../../helpers/fakeKubeApi";
+import { runShellScript } from "../../helpers/run";
 
 const NEW_CA = "-----BEGIN CERTIFICATE-----\nRkFLRSBORVcgQ0EgRk9SIFRFU1RT\n-----END CERTIFICATE-----";
 const OLD = "0d1c0c7f7a3e4b3f5f0b1e7d4f9a2e6c8b5a3d2f1e0c9b8a7f6e5d4c3b2a1f0e";
 
 const run = runShellScript;
 
-describe("render/agentRedeploy", () => {
+describe("scripts/ops/agentRedeploy", () => {
     it("the checksum is the one agents compute: sha256 of the cacerts value plus the newline jq -r adds", () => {
         const expected = crypto.createHash("sha256").update(`${NEW_CA}\n`).digest("hex");
         assert.equal(agentCaChecksum(NEW_CA), expected);

@@ -5,26 +5,27 @@ import { strict as assert } from "assert";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { keyId } from "../../components/config";
-import { rkeYamlArgs } from "../../components/render/rkeCluster";
-import { rkeClusterYaml, rkeUpPlan } from "../../components/render/rkeCluster";
-import { rkeConfigBundle, rkeUpScript } from "../../components/render/rkeScripts";
+import { keyId } from "../../../components/config";
+import { rkeYamlArgs } from "../../../components/rke/clusterYml";
+import { rkeClusterYaml, rkeUpPlan } from "../../../components/rke/clusterYml";
+import { rkeConfigBundle, rkeUpScript } from "../../../components/rke/scripts";
 import {
     certRotateScript, installRecoveredBundle, installRecoveredScript, OpsWorkDirArgs, parseOpsResult, recoverStateScript,
     restoreHint, snapshotNameProblem, snapshotRestoreScript, snapshotSaveScript,
-} from "../../components/render/opsScripts";
-import { fullStateFromObject, parseRkeState } from "../../components/render/rkeRecovery";
-import { RunResult, SshHost, sshHostUnavailable, startSshHost } from "../helpers/sshHost";
-import { requireTool } from "../helpers/tools";
-import { control, rkeCalls } from "../fixtures/rke/doubles";
-import { fullStateObject, installOpsDoubles } from "../fixtures/rke/opsDoubles";
-import { CLUSTER_KEY, minimalRaw, settingsFrom } from "../fixtures/rke/settings";
+} from "../../../scripts/ops/remoteScripts";
+import { fullStateFromObject, parseRkeState } from "../../../scripts/ops/rkeRecovery";
+import { RunResult, SshHost, sshHostUnavailable, startSshHost } from "../../helpers/sshHost";
+import { requireTool } from "../../helpers/tools";
+import { control, rkeCalls } from "../../fixtures/rke/doubles";
+import { fullStateObject, installOpsDoubles } from "../../fixtures/rke/opsDoubles";
+import { CLUSTER_KEY, minimalRaw, settingsFrom } from "../../fixtures/rke/settings";
+import { FIXTURES } from "../../helpers/paths";
 
-const FIXTURE = fs.readFileSync(path.join(__dirname, "../fixtures/rke/recovered.rkestate.json"), "utf8");
+const FIXTURE = fs.readFileSync(path.join(FIXTURES, "rke/recovered.rkestate.json"), "utf8");
 const sha = (t: string) => crypto.createHash("sha256").update(t).digest("hex");
 const mode = (p: string) => (fs.statSync(p).mode & 0o777).toString(8);
 
-describe("render/opsScripts: day-2 scripts over real SSH (rke and docker test doubles)", function () {
+describe("scripts/ops/remoteScripts: day-2 scripts over real SSH (rke and docker test doubles)", function () {
     this.timeout(120000);
     let host: SshHost;
     let work: string;

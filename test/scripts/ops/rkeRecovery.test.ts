@@ -10,18 +10,19 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { rkeYamlArgs } from "../../components/render/rkeCluster";
-import { rkeClusterConfig, rkeClusterYaml } from "../../components/render/rkeCluster";
-import { rkeJsonToYaml, rkeYamlToJson, RKE_KEY_MAP_SOURCE } from "../../components/render/rkeKeys";
-import keyMap from "../../components/render/rkeKeyMap.json";
+import { rkeYamlArgs } from "../../../components/rke/clusterYml";
+import { rkeClusterConfig, rkeClusterYaml } from "../../../components/rke/clusterYml";
+import { rkeJsonToYaml, rkeYamlToJson, RKE_KEY_MAP_SOURCE } from "../../../components/rke/rkeKeys";
+import keyMap from "../../../components/rke/rkeKeyMap.json";
 import {
     comparable, differences, fullStateFromObject, parseRkeState, rebuildClusterYml, recoverStackConfig, StackRenderer,
-} from "../../components/render/rkeRecovery";
-import { parseConfig } from "../../components/config";
-import { withEntries } from "../../scripts/ops/stackRender";
-import { CLUSTER_KEY, fullRaw, minimalRaw, settingsFrom } from "../fixtures/rke/settings";
+} from "../../../scripts/ops/rkeRecovery";
+import { parseConfig } from "../../../components/config";
+import { withEntries } from "../../../scripts/ops/stackRender";
+import { CLUSTER_KEY, fullRaw, minimalRaw, settingsFrom } from "../../fixtures/rke/settings";
+import { FIXTURES } from "../../helpers/paths";
 
-const FIXTURE = fs.readFileSync(path.join(__dirname, "../fixtures/rke/recovered.rkestate.json"), "utf8");
+const FIXTURE = fs.readFileSync(path.join(FIXTURES, "rke/recovered.rkestate.json"), "utf8");
 const FAKE_PASSWORD = "FAKE-registry-password-for-tests";
 type Obj = Record<string, any>;
 
@@ -46,7 +47,7 @@ function renderer(base: Obj): StackRenderer {
 
 /** Key paths of a cluster.yml that RKE's yaml.v2 reading would not know (the independently extracted list). */
 type YmlKey = true | "map" | "any" | { [k: string]: YmlKey };
-const YML_KEYS = JSON.parse(fs.readFileSync(path.join(__dirname, "../fixtures/rke/clusterYmlKeys.json"), "utf8")).keys as Record<string, YmlKey>;
+const YML_KEYS = JSON.parse(fs.readFileSync(path.join(FIXTURES, "rke/clusterYmlKeys.json"), "utf8")).keys as Record<string, YmlKey>;
 function unknownYmlKeys(doc: unknown, schema: YmlKey, at = ""): string[] {
     if (schema === true || schema === "any" || schema === "map" || doc === null || typeof doc !== "object") {
         return [];
@@ -81,7 +82,7 @@ function stateFor(clusterYml: Obj, mutate: (json: Obj) => void = () => undefined
     return JSON.stringify({ desiredState: { rkeConfig: cfg, certificatesBundle: bundle }, currentState: { rkeConfig: cfg, certificatesBundle: bundle } });
 }
 
-describe("render/rkeRecovery", () => {
+describe("scripts/ops/rkeRecovery", () => {
     describe("key map (rkestate JSON names <-> cluster.yml names)", () => {
         it("comes from RKE's types at a named commit and agrees with the independently extracted cluster.yml key list", () => {
             assert.match(RKE_KEY_MAP_SOURCE, /rancher\/rke 40c5dd465677305662bc0471bfb9cf6ccf966782/);

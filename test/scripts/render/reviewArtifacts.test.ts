@@ -2,20 +2,20 @@ import { strict as assert } from "assert";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import * as pulumi from "@pulumi/pulumi";
-import { AgentHostAliases } from "../../components/agentHostAliases";
-import { CertManager } from "../../components/certManager";
-import { parseConfig, StackSettings } from "../../components/config";
-import { NginxLoadBalancer } from "../../components/loadBalancer";
-import { Rancher } from "../../components/rancher";
-import { RkeCluster } from "../../components/rkeCluster";
-import { readStackFile, redacted, StackFile, toolSettings } from "../../components/stackFile";
+import { AgentHostAliases } from "../../../components/hostAliases/AgentHostAliases";
+import { CertManager } from "../../../components/certManager/CertManager";
+import { parseConfig, StackSettings } from "../../../components/config";
+import { NginxLoadBalancer } from "../../../components/loadBalancer/NginxLoadBalancer";
+import { Rancher } from "../../../components/rancher/Rancher";
+import { RkeCluster } from "../../../components/rke/RkeCluster";
+import { readStackFile, redacted, StackFile, toolSettings } from "../../../scripts/stackFile";
 import {
     INDEX_FILE, ReviewArtifact, reviewArtifacts, ReviewInput, secretLeaks, STAGE_DIRS,
-} from "../../components/render/reviewArtifacts";
-import { UPSTREAMS } from "../../components/render/nginx";
-import { allRegistered, byType, recordResources, RecordedResource, settle } from "../helpers/mocks";
+} from "../../../scripts/render/reviewArtifacts";
+import { UPSTREAMS } from "../../../components/loadBalancer/nginxConf";
+import { allRegistered, byType, recordResources, RecordedResource, settle } from "../../helpers/mocks";
+import { ROOT } from "../../helpers/paths";
 
-const ROOT = path.join(__dirname, "..", "..");
 
 const pem = (label: string, body: string) => `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`;
 
@@ -70,7 +70,7 @@ function fragments(value: string): string[] {
     return [value.trim(), ...value.split("\n").filter(l => l.length > 0 && !l.startsWith("-----"))];
 }
 
-describe("render/reviewArtifacts", () => {
+describe("scripts/render/reviewArtifacts", () => {
     it("renders the same bytes every time", () => {
         assert.deepEqual(reviewArtifacts(devInput()), reviewArtifacts(devInput()));
         const full = () => reviewArtifacts({ stack: "review", settings: parseConfig(fullRaw()).settings, encryptedKeys: [] });
@@ -274,7 +274,7 @@ function bundleFiles(stdin: string): Record<string, string> {
     }));
 }
 
-describe("render/reviewArtifacts: the text the components apply (Pulumi mocks)", function () {
+describe("scripts/render/reviewArtifacts: the text the components apply (Pulumi mocks)", function () {
     this.timeout(60000);
 
     const stacks: [string, () => StackSettings][] = [

@@ -32,8 +32,8 @@ if [ ! -f "$TMP/nginx.conf" ] || [ "$(sha256sum "$TMP/nginx.conf" | cut -d' ' -f
 fi
 if [ -z "$NGINX" ]; then
   if command -v apt-get >/dev/null 2>&1; then
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null &&
-      $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx libnginx-mod-stream >/dev/null ||
+    { $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null &&
+      $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx libnginx-mod-stream >/dev/null; } ||
       fail "installing nginx and libnginx-mod-stream with apt-get failed (above); install them by hand and run pulumi up again"
   elif command -v dnf >/dev/null 2>&1; then
     $SUDO dnf install -y -q nginx nginx-mod-stream >/dev/null || fail "installing nginx and nginx-mod-stream with dnf failed (above)"

@@ -33,6 +33,7 @@ fi
 SSHD=$(command -v sshd 2>/dev/null || echo /usr/sbin/sshd)
 SPEC="user=$ME"
 if [ -n "${SSH_CONNECTION:-}" ]; then
+  # shellcheck disable=SC2086 # split SSH_CONNECTION into client address, client port, server address, server port
   set -- $SSH_CONNECTION
   SPEC="$SPEC,addr=$1,host=$1,laddr=$3,lport=$4"
 fi

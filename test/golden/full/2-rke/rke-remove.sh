@@ -36,7 +36,7 @@ cmp -s "$IN/rancher-cluster.yml" rancher-cluster.yml 2>/dev/null || mv -f "$IN/r
 chmod 600 rancher-cluster.yml
 echo 'rancher-ha: rke remove --force wipes the cluster on 192.0.2.11, 192.0.2.12, 192.0.2.13, 192.0.2.21, 192.0.2.22: the Kubernetes containers (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy, nginx-proxy) and the directories /etc/kubernetes, /var/lib/etcd (all cluster data, including Rancher'\''s), /etc/cni, /opt/cni, /var/lib/cni, /var/run/calico; RKE'\''s documentation says etcd snapshots (local and S3) are removed too, so copy any you want to keep before destroying. Pods'\'' data on the nodes is not removed.' >&2
 command -v "$RKE" >/dev/null 2>&1 || fail "rke not found (admin.rkePath: $RKE), so the cluster cannot be removed; install rke and run pulumi destroy again, or remove the nodes by hand and drop the resource with pulumi state delete"
-{ "$RKE" remove --force --config rancher-cluster.yml 2>&1 && echo 0 > "$IN/rc" || echo $? > "$IN/rc"; } | tee rke.log >&2
+{ if "$RKE" remove --force --config rancher-cluster.yml 2>&1; then echo 0 > "$IN/rc"; else echo $? > "$IN/rc"; fi; } | tee rke.log >&2
 if [ "$(cat "$IN/rc")" != 0 ]; then
   fail "rke remove failed (exit $(cat "$IN/rc")); see the output above and $WORK/rke.log, fix it and run pulumi destroy again"
 fi

@@ -74,17 +74,17 @@ else
   : > rke.log
   while :; do
     echo "rancher-ha: $HOST: rke up $FLAGS --config rancher-cluster.yml (attempt $n of $ATTEMPTS)" >&2
-    { "$RKE" up $FLAGS --config rancher-cluster.yml 2>&1 && echo 0 > "$IN/rc" || echo $? > "$IN/rc"; } | tee -a rke.log >&2
+    { if "$RKE" up $FLAGS --config rancher-cluster.yml 2>&1; then echo 0 > "$IN/rc"; else echo $? > "$IN/rc"; fi; } | tee -a rke.log >&2
     [ "$(cat "$IN/rc")" = 0 ] && break
     if [ "$n" -ge "$ATTEMPTS" ]; then
       echo "rancher-ha: $HOST: rke up failed $n time(s); last lines of $WORK/rke.log:" >&2
       tail -n 25 rke.log | sed 's/^/  | /' >&2
-      fail "rke up failed (exit $(cat "$IN/rc")) after $n attempt(s); see the rke output above (the troubleshooting section of the README lists the common causes), fix it and run pulumi up again"
+      fail "rke up failed (exit $(cat "$IN/rc")) after $n attempt(s); see the rke output above (docs/troubleshooting.md lists the common causes), fix it and run pulumi up again"
     fi
     n=$((n + 1))
     sleep 15
   done
-  [ -s rancher-cluster.rkestate ] && [ -s kube_config_rancher-cluster.yml ] || fail "rke up succeeded but did not write rancher-cluster.rkestate and kube_config_rancher-cluster.yml in $WORK"
+  { [ -s rancher-cluster.rkestate ] && [ -s kube_config_rancher-cluster.yml ]; } || fail "rke up succeeded but did not write rancher-cluster.rkestate and kube_config_rancher-cluster.yml in $WORK"
   cp "$IN/rancher-cluster.plan" .rancher-ha-last-plan
   echo "$NEW" > .rancher-ha-last-up
 fi

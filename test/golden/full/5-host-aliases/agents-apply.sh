@@ -27,7 +27,6 @@ patch_agent() {
   fi
   echo "patched $2"
 }
-deadline=$(( $(date +%s) + 900 ))
 grace_end=$(( $(date +%s) + 0 ))
 found=0
 while :; do

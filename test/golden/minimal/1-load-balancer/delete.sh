@@ -8,9 +8,6 @@ file_hash() { $SUDO sha256sum "$1" | cut -d' ' -f1; }
 ours() { $SUDO test -f "$1" && $SUDO head -n 1 "$1" | grep -qF "$MARKER"; }
 NAME=rancher-ha-lb
 DIR=/etc/rancher-ha/lb
-IMAGE=nginx:1.27-alpine
-SPEC=e4ce287695efffe5
-MOUNT="$DIR:/etc/nginx/rancher-ha:ro"
 if command -v docker >/dev/null 2>&1; then
   if [ -z "$SUDO" ] || docker info >/dev/null 2>&1; then D=docker; else D="$SUDO docker"; fi
 else

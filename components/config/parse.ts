@@ -1,0 +1,109 @@
+// The whole stack config, section by section: raw values in, StackSettings (or every problem at once) out.
+// Pure apart from reading SSH key files, which ParseOptions.readFile replaces in tests.
+import { rkeConfigProblems } from "../rke/clusterYml";
+import { ConfigError, ConfigReader, ReaderOptions } from "./reader";
+import { isHostname, isIp } from "./names";
+import { DEFAULTS, HostAliasesSettings, SIZING, StackSettings } from "./types";
+import { sshTarget } from "./sshKeys";
+import { parseAdmin } from "./sections/admin";
+import { parseCluster } from "./sections/cluster";
+import { parseSnapshots } from "./sections/etcdSnapshots";
+import { parseLoadBalancer } from "./sections/loadBalancer";
+import { parseNodes } from "./sections/nodes";
+import { parseRancher } from "./sections/rancher";
+import { parseRegistry } from "./sections/registry";
+import { parseRkeOverrides } from "./sections/rkeOverrides";
+import { parseTls } from "./sections/tls";
+import { parseVersions } from "./sections/versions";
+
+export type ParseOptions = ReaderOptions;
+
+export interface ParseResult {
+    settings: StackSettings;
+    /** Not errors, but worth saying: even etcd count, sizing. */
+    warnings: string[];
+}
+
+/**
+ * Turns the raw stack config (key without the project prefix -> parsed value) into StackSettings,
+ * or throws a ConfigError listing every problem.
+ */
+export function parseConfig(raw: Record<string, unknown>, opts: ParseOptions = {}): ParseResult {
+    const r = new ConfigReader(opts);
+    const settings = parseStack(r, r.root(raw));
+    r.checkUnknownKeys();
+    if (r.errorCount > 0 || settings === undefined) {
+        throw new ConfigError(r.errors);
+    }
+    return { settings, warnings: r.warnings };
+}
+
+function parseStack(r: ConfigReader, raw: Record<string, unknown>): StackSettings | undefined {
+    const hostname = r.str(raw, "hostname", { required: true });
+    if (hostname !== undefined) {
+        if (isIp(hostname)) {
+            r.err("hostname", `"${hostname}" is an IP address; Rancher needs a DNS name (e.g. rancher.example.com) ` +
+                `for its certificate and ingress. Use hostAliases if your site has no internal DNS.`);
+        } else if (!isHostname(hostname) || !hostname.includes(".")) {
+            r.err("hostname", `"${hostname}" is not a fully qualified host name; set it to e.g. rancher.example.com`);
+        }
+    }
+
+    const ssh = r.obj(raw, "ssh");
+    const sshDefaults = {
+        user: r.str(ssh, "user", { key: "ssh.user" }),
+        port: r.port(ssh, "port", "ssh.port") ?? DEFAULTS.sshPort,
+        keyPath: r.str(ssh, "keyPath", { key: "ssh.keyPath" }) ?? DEFAULTS.sshKeyPath,
+        key: r.secretStr(raw, "sshPrivateKey"),
+    };
+
+    const nodes = parseNodes(r, raw, sshDefaults);
+    const lb = parseLoadBalancer(r, raw, sshDefaults);
+    const bastion = raw.bastion === undefined ? undefined : sshTarget(r, r.obj(raw, "bastion"), "bastion", sshDefaults);
+    const admin = parseAdmin(r, raw, nodes);
+    const versions = parseVersions(r, raw);
+    const tls = parseTls(r, raw);
+    const rancher = parseRancher(r, raw, nodes);
+    const privateRegistry = parseRegistry(r, raw);
+    const etcdSnapshots = parseSnapshots(r, raw);
+    const cluster = parseCluster(r, raw);
+    const rkeOverrides = parseRkeOverrides(r, raw);
+
+    const ha = r.obj(raw, "hostAliases");
+    const haIp = r.str(ha, "ip", { key: "hostAliases.ip" });
+    if (haIp !== undefined && !isIp(haIp)) {
+        r.err("hostAliases.ip", `"${haIp}" is not an IP address; set the address the Rancher hostname should resolve to`);
+    }
+    const hostAliases: HostAliasesSettings = {
+        enabled: r.bool(ha, "enabled", "hostAliases.enabled") ?? false,
+        ip: haIp ?? lb?.address ?? "",
+    };
+    if (hostAliases.enabled && haIp === undefined && lb && !isIp(lb.address)) {
+        // /etc/hosts needs an address; the default (the LB) is a name here.
+        r.err("hostAliases.ip", `required when hostAliases.enabled is true and loadBalancer.address ("${lb.address}") ` +
+            "is a host name; set it to the IP that name resolves to");
+    }
+
+    const nodeSize = r.enumOf(raw, "nodeSize", ["S", "M", "L", "XL"] as const);
+    if (nodeSize !== undefined && nodes.length > 0) {
+        // The sizing table is about nodes Rancher manages; a local cluster bigger than it says the same.
+        const limit = SIZING[nodeSize];
+        if (nodes.length > limit.nodes) {
+            r.warn(`nodeSize: ${nodes.length} nodes exceed what size ${nodeSize} ` +
+                `(${limit.vcpu} vCPU, ${limit.memoryGb} GB) is sized for (${limit.nodes} nodes); use a larger nodeSize`);
+        }
+    }
+
+    // What RKE would only report half-way through `rke up` (rke/clusterYml owns the rules).
+    for (const problem of rkeConfigProblems({ kubernetesVersion: versions.kubernetes, networkPlugin: cluster.networkPlugin, etcdSnapshots })) {
+        r.problem(problem);
+    }
+
+    if (r.errorCount > 0 || !hostname || !lb || !admin) {
+        return undefined;
+    }
+    return {
+        hostname, nodes, loadBalancer: lb, admin, versions, tls, rancher, privateRegistry, bastion,
+        etcdSnapshots, cluster, hostAliases, nodeSize, rkeOverrides,
+    };
+}

@@ -1,0 +1,187 @@
+// The stack's settings, typed, and their defaults (documented in the README config table).
+import type * as pulumi from "@pulumi/pulumi";
+
+export type Role = "controlplane" | "etcd" | "worker";
+export const ROLES: readonly Role[] = ["controlplane", "etcd", "worker"];
+export type TlsSource = "rancher" | "letsEncrypt" | "secret";
+export type LbMode = "docker" | "system";
+export type NodeSize = "S" | "M" | "L" | "XL";
+
+/** How to reach a host over SSH. The key is always a secret Output. */
+export interface SshTarget {
+    address: string;
+    port: number;
+    user: string;
+    privateKey: pulumi.Output<string>;
+    /** sha256 of the key material, 16 hex chars: names the key file on the admin host without revealing it. */
+    keyId: string;
+}
+
+export interface Taint {
+    key: string;
+    value?: string;
+    effect: "NoSchedule" | "PreferNoSchedule" | "NoExecute";
+}
+
+export interface NodeSettings extends SshTarget {
+    internalAddress?: string;
+    roles: Role[];
+    hostnameOverride?: string;
+    labels: Record<string, string>;
+    taints: Taint[];
+    dockerSocket?: string;
+}
+
+export interface LoadBalancerSettings extends SshTarget {
+    /** `docker`: an nginx container, as in the seed article. `system`: the distro's nginx + stream module. */
+    mode: LbMode;
+    /** Container image in docker mode. */
+    image: string;
+    ports: { http: number; https: number; kubeApi: number };
+    workerProcesses: number | "auto";
+    workerConnections: number;
+    workerRlimitNofile: number;
+}
+
+export interface AdminSettings {
+    /** Where `rke up` runs: one of the nodes (over SSH) or "local" (the machine running Pulumi). */
+    host: SshTarget | "local";
+    /** Directory on the admin host holding rancher-cluster.yml, the state file and the SSH keys. */
+    workDir: string;
+    /** The rke binary on the admin host. */
+    rkePath: string;
+    /**
+     * Change it (any new token) after `npm run ops` changed the admin host's kubeconfig or state (snapshot
+     * restore, cert rotation): the next `pulumi up` reads them back into the stack without running rke.
+     */
+    stateSync?: string;
+}
+
+export interface Versions {
+    kubernetes: string;
+    rke: string;
+    certManager: string;
+    rancher: string;
+}
+
+export interface TlsSettings {
+    source: TlsSource;
+    letsEncryptEmail?: string;
+    letsEncryptEnvironment: "production" | "staging";
+    /** secret mode: user-given PEMs (all secret)... */
+    cert?: pulumi.Output<string>;
+    key?: pulumi.Output<string>;
+    caCert?: pulumi.Output<string>;
+    /** ...or a private CA and server certificate generated with @pulumi/tls. */
+    generateCa: boolean;
+    /** True when agents must be told the CA (generated CA, or a given caCert). */
+    privateCa: boolean;
+}
+
+export interface RancherSettings {
+    replicas: number;
+    chartRepo: "stable" | "latest" | "alpha";
+    /** Given by the user (secret) or undefined: then a random one is generated. */
+    bootstrapPassword?: pulumi.Output<string>;
+}
+
+export interface PrivateRegistry {
+    url: string;
+    user?: string;
+    password?: pulumi.Output<string>;
+    isDefault: boolean;
+}
+
+/**
+ * Recurring etcd snapshots. `Secret` is how the S3 secret key is held: a pulumi secret in the settings, plain text
+ * only inside an apply (the renderer's input, whose output is then kept secret).
+ */
+export interface EtcdSnapshotSettings<Secret = pulumi.Output<string>> {
+    enabled: boolean;
+    creation: string;
+    retention: string;
+    s3?: {
+        bucketName: string;
+        endpoint: string;
+        region?: string;
+        folder?: string;
+        accessKey?: string;
+        secretKey?: Secret;
+        customCa?: string;
+    };
+}
+
+export interface ClusterSettings {
+    name: string;
+    networkPlugin: "canal" | "calico" | "flannel" | "weave" | "none";
+    ignoreDockerVersion: boolean;
+    ingressProvider: "nginx" | "none";
+    upgradeStrategy: { maxUnavailableWorker: string; maxUnavailableControlplane: string; drain: boolean };
+}
+
+export interface HostAliasesSettings {
+    enabled: boolean;
+    /** IP the Rancher hostname resolves to inside pods (default: the LB address). */
+    ip: string;
+}
+
+/** The whole stack, typed. Secrets are pulumi secrets; everything else is plain data. */
+export interface StackSettings {
+    hostname: string;
+    nodes: NodeSettings[];
+    loadBalancer: LoadBalancerSettings;
+    admin: AdminSettings;
+    versions: Versions;
+    tls: TlsSettings;
+    rancher: RancherSettings;
+    privateRegistry?: PrivateRegistry;
+    bastion?: SshTarget;
+    etcdSnapshots: EtcdSnapshotSettings;
+    cluster: ClusterSettings;
+    hostAliases: HostAliasesSettings;
+    nodeSize?: NodeSize;
+    /** cluster.yml keys the stack has no setting for, deep-merged over the rendered rancher-cluster.yml (plain, no secrets). */
+    rkeOverrides?: Record<string, unknown>;
+}
+
+/** Defaults a user would expect; documented in the README config table. */
+export const DEFAULTS = {
+    sshPort: 22,
+    sshKeyPath: "~/.ssh/id_rsa",
+    lbMode: "docker" as LbMode,
+    lbImage: "nginx:1.27-alpine",
+    lbPorts: { http: 80, https: 443, kubeApi: 6443 },
+    workerProcesses: "auto" as const,
+    workerConnections: 8192,
+    workerRlimitNofile: 40000,
+    workDir: "~/rancher-ha",
+    rkePath: "rke",
+    versions: {
+        kubernetes: "v1.30.5-rancher1-1",
+        rke: "v1.6.3",
+        certManager: "v1.15.3",
+        rancher: "2.9.2",
+    } as Versions,
+    etcdSnapshots: { enabled: true, creation: "6h", retention: "24h" },
+    clusterName: "rancher",
+    networkPlugin: "canal" as const,
+    maxReplicas: 3,
+};
+
+/** admin.stateSync values: plain tokens, so they can sit in a comment of the rke up script. */
+export const STATE_SYNC_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** Rancher's sizing table (seed: rancher-ha-on-rke-with-nginx-lb), nodes it can manage per server size. */
+export const SIZING: Record<NodeSize, { clusters: number; nodes: number; vcpu: number; memoryGb: number }> = {
+    S: { clusters: 5, nodes: 50, vcpu: 2, memoryGb: 8 },
+    M: { clusters: 15, nodes: 200, vcpu: 4, memoryGb: 16 },
+    L: { clusters: 50, nodes: 500, vcpu: 8, memoryGb: 32 },
+    XL: { clusters: 100, nodes: 1000, vcpu: 32, memoryGb: 128 },
+};
+
+
+/** Config keys that hold secrets: always read as pulumi secrets, never logged. */
+export const SECRET_KEYS = [
+    "sshPrivateKey", "tlsCert", "tlsKey", "tlsCaCert", "bootstrapPassword", "privateRegistryPassword", "etcdS3SecretKey",
+];
+

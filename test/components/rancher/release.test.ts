@@ -1,0 +1,126 @@
+import { strict as assert } from "assert";
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { bootstrapPasswordFrom, caChecksum, cacertsPem, rancherChartRepo, rancherValues, RancherValuesInput } from "../../../components/rancher/release";
+import { requireTool, toolMissing } from "../../helpers/tools";
+
+const CA_PEM = [
+    "-----BEGIN CERTIFICATE-----",
+    "MIIBeTCCAR+gAwIBAgIRAOa1kD2Vb0f8rS1x9vH3cQswCgYIKoZIzj0EAwIwFTET",
+    "MBEGA1UEAxMKcmFuY2hlci1oYTAeFw0yNDA5MDEwMDAwMDBaFw0zNDA5MDEwMDAw",
+    "-----END CERTIFICATE-----",
+].join("\n");
+
+const BASE: RancherValuesInput = {
+    hostname: "rancher.example.com",
+    replicas: 3,
+    tlsSource: "rancher",
+    privateCa: false,
+    bootstrapPassword: "generated-password-123",
+};
+
+describe("rancher/release", () => {
+    describe("rancher", () => {
+        it("chart repositories per channel", () => {
+            assert.equal(rancherChartRepo("stable"), "https://releases.rancher.com/server-charts/stable");
+            assert.equal(rancherChartRepo("latest"), "https://releases.rancher.com/server-charts/latest");
+            assert.equal(rancherChartRepo("alpha"), "https://releases.rancher.com/server-charts/alpha");
+        });
+
+        it("rancher mode: hostname, replicas, the password, TLS by Rancher's own CA (agents stay strict)", () => {
+            assert.deepEqual(rancherValues(BASE), {
+                hostname: "rancher.example.com",
+                replicas: 3,
+                bootstrapPassword: "generated-password-123",
+                ingress: { tls: { source: "rancher" } },
+                privateCA: false,
+            });
+        });
+
+        it("letsEncrypt mode: email, environment, the ACME solver's ingress class, and system-store agents", () => {
+            const v: any = rancherValues({ ...BASE, tlsSource: "letsEncrypt", letsEncryptEmail: "ops@example.com", letsEncryptEnvironment: "staging" });
+            assert.deepEqual(v.ingress, { tls: { source: "letsEncrypt" } });
+            assert.deepEqual(v.letsEncrypt, { email: "ops@example.com", environment: "staging", ingress: { class: "nginx" } });
+            assert.equal(v.agentTLSMode, "system-store");
+            assert.equal(v.privateCA, false);
+            assert.throws(() => rancherValues({ ...BASE, tlsSource: "letsEncrypt" }), /letsEncrypt needs an e-mail/);
+        });
+
+        it("secret mode with a private CA: privateCA on, agents keep strict verification against that CA", () => {
+            const v: any = rancherValues({ ...BASE, tlsSource: "secret", privateCa: true });
+            assert.deepEqual(v.ingress, { tls: { source: "secret" } });
+            assert.equal(v.privateCA, true);
+            assert.equal(v.agentTLSMode, undefined);
+            assert.equal(v.letsEncrypt, undefined);
+        });
+
+        it("secret mode with a publicly trusted certificate: no private CA, system-store agents", () => {
+            const v: any = rancherValues({ ...BASE, tlsSource: "secret", privateCa: false });
+            assert.equal(v.privateCA, false);
+            assert.equal(v.agentTLSMode, "system-store");
+        });
+
+        it("privateCA outside secret mode is a programming error", () => {
+            assert.throws(() => rancherValues({ ...BASE, privateCa: true }), /privateCA only applies to tls\.source secret/);
+        });
+
+        it("a private registry sets the Rancher image and systemDefaultRegistry; a pull secret goes to imagePullSecrets", () => {
+            const v: any = rancherValues({ ...BASE, registry: "registry.example.com:5000", imagePullSecret: "rancher-ha-registry" });
+            assert.equal(v.rancherImage, "registry.example.com:5000/rancher/rancher");
+            assert.equal(v.systemDefaultRegistry, "registry.example.com:5000");
+            assert.deepEqual(v.imagePullSecrets, [{ name: "rancher-ha-registry" }]);
+            const plain: any = rancherValues(BASE);
+            assert.ok(!("rancherImage" in plain) && !("systemDefaultRegistry" in plain) && !("imagePullSecrets" in plain));
+        });
+    });
+
+    describe("private CA: cacerts.pem and CATTLE_CA_CHECKSUM", () => {
+        it("cacerts.pem ends in exactly one newline, however the PEM was given", () => {
+            assert.equal(cacertsPem(CA_PEM), `${CA_PEM}\n`);
+            assert.equal(cacertsPem(`${CA_PEM}\n`), `${CA_PEM}\n`);
+            assert.equal(cacertsPem(`${CA_PEM}\n\n  \n`), `${CA_PEM}\n`);
+            assert.throws(() => cacertsPem("-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----"), /not a PEM certificate/);
+        });
+
+        it("the checksum does not depend on trailing whitespace (Rancher appends a newline when there is none)", () => {
+            assert.equal(caChecksum(CA_PEM), caChecksum(`${CA_PEM}\n`));
+            assert.notEqual(caChecksum(CA_PEM), caChecksum(CA_PEM.replace("MIIBeT", "MIIBeS")), "another CA, another checksum");
+            assert.match(caChecksum(CA_PEM), /^[0-9a-f]{64}$/);
+        });
+
+        it("equals sha256sum of the cacerts.pem file we write (what agents compare against)", function () {
+            requireTool(this, toolMissing("sha256sum"));
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rancher-ha-ca-"));
+            try {
+                const file = path.join(dir, "cacerts.pem");
+                fs.writeFileSync(file, cacertsPem(CA_PEM));
+                const out = execFileSync("sha256sum", [file], { encoding: "utf8" }).split(/\s+/)[0];
+                assert.equal(caChecksum(CA_PEM), out);
+            } finally {
+                fs.rmSync(dir, { recursive: true, force: true });
+            }
+        });
+    });
+
+    describe("bootstrap password from stored key material", () => {
+        const keyA = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ0aXq6s1m0a7cUe1c3m8bC1o0y5n4r3p2q1w0e9r8t7\n-----END PRIVATE KEY-----\n";
+        const keyB = keyA.replace("J0a", "J0b");
+
+        it("is stable for the same key (so it survives every later run) and differs between keys", () => {
+            assert.equal(bootstrapPasswordFrom(keyA), bootstrapPasswordFrom(keyA));
+            assert.notEqual(bootstrapPasswordFrom(keyA), bootstrapPasswordFrom(keyB));
+        });
+
+        it("is 24 URL-safe characters (over Rancher's 12-character minimum) and not the key itself", () => {
+            const p = bootstrapPasswordFrom(keyA);
+            assert.match(p, /^[A-Za-z0-9_-]{24}$/);
+            assert.ok(!keyA.includes(p));
+        });
+
+        it("refuses material too short to be a key", () => {
+            assert.throws(() => bootstrapPasswordFrom("short"), /too short/);
+        });
+    });
+});
