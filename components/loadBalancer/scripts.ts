@@ -36,6 +36,11 @@ export interface LbScriptOptions {
     configDir?: string;
     /** Ports published as host:container (same number on both sides). Required in docker mode. */
     publishPorts?: number[];
+    /**
+     * Seconds a new container must stay up before it counts as started and the container it replaces is
+     * removed (docker mode). Default 5.
+     */
+    confirmSeconds?: number;
 }
 
 export const LB_SCRIPT_DEFAULTS = {
@@ -43,6 +48,7 @@ export const LB_SCRIPT_DEFAULTS = {
     pidPath: "/run/nginx.pid",
     containerName: "rancher-ha-lb",
     configDir: "/etc/rancher-ha/lb",
+    confirmSeconds: 5,
 };
 
 /** Where the config directory appears inside the container. */
@@ -225,6 +231,11 @@ fi`,
 
 // ---------------------------------------------------------------- docker mode
 
+/** Name the replaced container carries while its successor proves itself (see dockerApply). */
+export const PREVIOUS_NAME_SUFFIX = "-previous";
+/** Next to the live config during a container swap: the config the previous container ran (docker mode). */
+export const PREVIOUS_SUFFIX = ".rancher-ha-previous";
+
 function dockerSpec(o: LbScriptOptions): { name: string; dir: string; image: string; ports: number[]; spec: string } {
     const name = o.containerName ?? LB_SCRIPT_DEFAULTS.containerName;
     const dir = checkAbs(o.configDir ?? LB_SCRIPT_DEFAULTS.configDir, "configDir");
@@ -239,78 +250,229 @@ function dockerSpec(o: LbScriptOptions): { name: string; dir: string; image: str
     if (ports.length === 0 || ports.some(p => !Number.isInteger(p) || p < 1 || p > 65535)) {
         throw new Error(`lbScripts: docker mode needs the ports to publish, got ${JSON.stringify(ports)}`);
     }
-    // Everything `docker run` is given, hashed: a change to any of it means a new container.
+    // Everything `docker create` is given, hashed: a change to any of it means a new container.
     const spec = sha256(JSON.stringify({ name, dir, image, ports })).slice(0, 16);
     return { name, dir, image, ports, spec };
+}
+
+/**
+ * The registry an image reference is pulled from, by docker's own rule: the first path component when it looks
+ * like a host (has a dot or a port, or is localhost), else Docker Hub.
+ */
+export function imageRegistry(image: string): string {
+    const slash = image.indexOf("/");
+    const first = slash < 0 ? "" : image.slice(0, slash);
+    return first && (first.includes(".") || first.includes(":") || first === "localhost") ? first : "docker.io";
 }
 
 /** The docker mode's variables; the image, its spec and the mount only where a container is started. */
 const DOCKER_VARS_SH = (o: LbScriptOptions, starts: boolean) => {
     const d = dockerSpec(o);
+    const confirm = o.confirmSeconds ?? LB_SCRIPT_DEFAULTS.confirmSeconds;
+    if (!Number.isInteger(confirm) || confirm < 0 || confirm > 300) {
+        throw new Error(`lbScripts: confirmSeconds must be a whole number of seconds (0-300), got ${JSON.stringify(confirm)}`);
+    }
     return [
         `NAME=${shellQuote(d.name)}`,
+        `PREV=${shellQuote(d.name + PREVIOUS_NAME_SUFFIX)}`,
         `DIR=${shellQuote(d.dir)}`,
-        ...(starts ? [`IMAGE=${shellQuote(d.image)}`, `SPEC=${shellQuote(d.spec)}`, `MOUNT="$DIR:${CONTAINER_CONF_DIR}:ro"`] : []),
+        ...(starts ? [
+            `IMAGE=${shellQuote(d.image)}`,
+            `REGISTRY=${shellQuote(imageRegistry(d.image))}`,
+            `SPEC=${shellQuote(d.spec)}`,
+            `MOUNT="$DIR:${CONTAINER_CONF_DIR}:ro"`,
+            `CONFIRM=${confirm}`,
+        ] : []),
         // Users in the docker group need no sudo; everyone else goes through it.
         `if command -v docker >/dev/null 2>&1; then
   if [ -z "$SUDO" ] || docker info >/dev/null 2>&1; then D=docker; else D="$SUDO docker"; fi
 else
   D=""
 fi`,
-        // "<running> <spec label>", or empty when there is no such container.
-        `container_state() { $D inspect -f '{{.State.Running}} {{index .Config.Labels "${SPEC_LABEL}"}}' "$NAME" 2>/dev/null || true; }`,
+        // "<running> <spec label>" of container $1, or empty when there is no such container.
+        `container_state() { $D inspect -f '{{.State.Running}} {{index .Config.Labels "${SPEC_LABEL}"}}' "$1" 2>/dev/null || true; }`,
+        // A container without our label was made by someone else: never replaced, renamed or removed.
+        `not_ours() { case "$1" in *" <no value>"|*" ") return 0 ;; esac; return 1; }`,
     ].join("\n");
 };
 
 function dockerApply(o: LbScriptOptions): string {
     const d = dockerSpec(o);
     const publish = d.ports.map(p => `-p ${p}:${p}`).join(" ");
+    const conf = `"$DIR/nginx.conf"`;
+    const cand = `"$DIR/nginx.conf${CANDIDATE_SUFFIX}"`;
+    const prevConf = `"$DIR/nginx.conf${PREVIOUS_SUFFIX}"`;
     return script(
         COMMON_SH(o),
         DOCKER_VARS_SH(o, true),
         `[ -n "$D" ] || fail "docker is not installed; install Docker (the RKE nodes need it too) or set loadBalancer.mode to system"`,
         RECEIVE_SH(o),
+        // The last non-empty line of a command's output: docker's own error, for the one-line failure message.
+        `last_line() { printf '%s\\n' "$1" | sed '/^[[:space:]]*$/d' | tail -n 1; }
+restore_config() { if $SUDO test -f ${prevConf}; then $SUDO mv -f ${prevConf} ${conf}; fi; }`,
         `$SUDO mkdir -p "$DIR"
-$SUDO chmod 755 "$DIR"
-CHANGED=1
-if $SUDO test -f "$DIR/nginx.conf" && [ "$(file_hash "$DIR/nginx.conf")" = "$WANT" ]; then CHANGED=0; fi`,
-        // The directory is mounted, not the file: a renamed-in file is a new inode, which a single-file bind
-        // mount would never show to the running container.
-        `if [ "$CHANGED" = 1 ]; then
-  $SUDO cp "$TMP/nginx.conf" "$DIR/nginx.conf${CANDIDATE_SUFFIX}"
-  $SUDO chmod 644 "$DIR/nginx.conf${CANDIDATE_SUFFIX}"
-  if ! out=$($D run --rm --entrypoint nginx -v "$MOUNT" "$IMAGE" -t -q -c ${CONTAINER_CONF_DIR}/nginx.conf${CANDIDATE_SUFFIX} 2>&1); then
-    $SUDO rm -f "$DIR/nginx.conf${CANDIDATE_SUFFIX}"
-    printf '%s\\n' "$out" >&2
-    fail "nginx -t (in $IMAGE) rejected the new config (above), so it was not installed and the container still runs the previous one; check the loadBalancer settings and node addresses, then run pulumi up again"
+$SUDO chmod 755 "$DIR"`,
+        // A run cut off in the middle of a container swap (lost connection) leaves the previous container under
+        // $PREV. If its successor runs, the swap had succeeded but for the clean-up; otherwise the previous
+        // container (and its config) is put back and started at once, before anything else is tried.
+        `PSTATE=$(container_state "$PREV")
+if [ -n "$PSTATE" ]; then
+  if not_ours "$PSTATE"; then
+    fail "a container named $PREV exists that rancher-ha did not create; remove or rename it and run pulumi up again"
   fi
-  $SUDO mv -f "$DIR/nginx.conf${CANDIDATE_SUFFIX}" "$DIR/nginx.conf"
-fi`,
-        `run_container() {
-  $D run -d --name "$NAME" --restart=unless-stopped --label "${SPEC_LABEL}=$SPEC" ${publish} -v "$MOUNT" "$IMAGE" \\
-    nginx -c ${CONTAINER_CONF_DIR}/nginx.conf -g 'daemon off;' >/dev/null ||
-    fail "docker could not start the nginx container $NAME (above; a port already in use, or the image cannot be pulled?)"
-}
-STATE=$(container_state)
+  NSTATE=$(container_state "$NAME")
+  if not_ours "$NSTATE"; then
+    fail "a container named $NAME exists that rancher-ha did not create; remove or rename it and run pulumi up again"
+  fi
+  case "$NSTATE" in
+    "true "*)
+      $D rm -f "$PREV" >/dev/null ;;
+    *)
+      [ -z "$NSTATE" ] || $D rm -f "$NAME" >/dev/null
+      restore_config
+      $D rename "$PREV" "$NAME" >/dev/null ||
+        fail "docker could not rename $PREV, left behind by an interrupted run, back to $NAME (above); rename it by hand and run pulumi up again"
+      $D start "$NAME" >/dev/null || true
+      echo "rancher-ha: load balancer on $LB_HOST: put back the previous container $NAME, left behind by an interrupted run" >&2 ;;
+  esac
+fi
+# Without a $PREV container, a saved previous config is left over from a cut-off clean-up.
+$SUDO rm -f ${prevConf}`,
+        `CHANGED=1
+if $SUDO test -f ${conf} && [ "$(file_hash ${conf})" = "$WANT" ]; then CHANGED=0; fi
+STATE=$(container_state "$NAME")
 case "$STATE" in
-  "")
-    run_container
-    say started ;;
-  "true $SPEC")
-    if [ "$CHANGED" = 1 ]; then
-      $D kill -s HUP "$NAME" >/dev/null
-      say reloaded
-    else
-      say unchanged
-    fi ;;
-  "false $SPEC")
-    $D start "$NAME" >/dev/null
-    say started ;;
+  "") ACTION=create ;;
+  "true $SPEC") if [ "$CHANGED" = 1 ]; then ACTION=reload; else ACTION=none; fi ;;
+  "false $SPEC") ACTION=start ;;
   *" <no value>"|*" ")
     fail "a container named $NAME exists that rancher-ha did not create; remove or rename it and run pulumi up again" ;;
-  *)
-    $D rm -f "$NAME" >/dev/null
-    run_container
+  *) ACTION=replace ;;
+esac`,
+        // The image first, on its own: a pull that fails is reported as what it is (docker's error, the image,
+        // the registry) before anything on the host changed. An image already present is not pulled again.
+        `if [ "$CHANGED" = 1 ] || [ "$ACTION" = create ] || [ "$ACTION" = replace ]; then
+  if ! $D image inspect "$IMAGE" >/dev/null 2>&1; then
+    rc=0; out=$($D pull "$IMAGE" 2>&1) || rc=$?
+    if [ "$rc" != 0 ]; then
+      printf '%s\\n' "$out" >&2
+      fail "docker pull $IMAGE from $REGISTRY failed: $(last_line "$out"); nothing was changed (the LB container, if any, runs on as before); check loadBalancer.image and that the LB host can reach $REGISTRY (and is logged in to it if it is private), then run pulumi up again"
+    fi
+  fi
+fi`,
+        // The candidate is tested by nginx -t in the image that will run it, then renamed over the live config.
+        // The directory is mounted, not the file: a renamed-in file is a new inode, which a single-file bind
+        // mount would never show to the running container. docker's own failures (exit 125-127: daemon error,
+        // no nginx in the image) are not nginx rejecting the config, and are not reported as such.
+        `if [ "$CHANGED" = 1 ]; then
+  $SUDO cp "$TMP/nginx.conf" ${cand}
+  $SUDO chmod 644 ${cand}
+  rc=0; out=$($D run --rm --entrypoint nginx -v "$MOUNT" "$IMAGE" -t -q -c ${CONTAINER_CONF_DIR}/nginx.conf${CANDIDATE_SUFFIX} 2>&1) || rc=$?
+  if [ "$rc" != 0 ]; then
+    $SUDO rm -f ${cand}
+    printf '%s\\n' "$out" >&2
+    case "$rc" in
+      125|126|127)
+        fail "docker could not run nginx -t in $IMAGE (exit $rc: $(last_line "$out")), so the new config was not installed and the LB container, if any, runs on as before; check that loadBalancer.image is an nginx image and that docker works on the LB host, then run pulumi up again" ;;
+    esac
+    fail "nginx -t (in $IMAGE) rejected the new config (above), so it was not installed and the container still runs the previous one; check the loadBalancer settings and node addresses, then run pulumi up again"
+  fi
+  # A container swap keeps the previous config, for the previous container should the new one fail.
+  if [ "$ACTION" = replace ] && $SUDO test -f ${conf}; then $SUDO cp -p ${conf} ${prevConf}; fi
+  $SUDO mv -f ${cand} ${conf}
+fi`,
+        `create_container() {
+  $D create --name "$NAME" --restart=unless-stopped --label "${SPEC_LABEL}=$SPEC" ${publish} -v "$MOUNT" "$IMAGE" \\
+    nginx -c ${CONTAINER_CONF_DIR}/nginx.conf -g 'daemon off;'
+}`,
+        // Starts $NAME and watches it for $CONFIRM seconds: it must run, not be restarting, and not have been
+        // restarted (--restart=unless-stopped would otherwise hide an nginx that dies at once). On failure,
+        // docker's error or the container's log is on stderr and $WHY says what happened, in one line.
+        `start_confirmed() {
+  rc=0; out=$($D start "$NAME" 2>&1) || rc=$?
+  if [ "$rc" != 0 ]; then
+    printf '%s\\n' "$out" >&2
+    WHY="docker could not start it: $(last_line "$out")"
+    return 1
+  fi
+  _i=0
+  while :; do
+    if [ "$($D inspect -f '{{.State.Running}} {{.State.Restarting}} {{.RestartCount}}' "$NAME" 2>/dev/null || true)" != "true false 0" ]; then
+      $D logs --tail 20 "$NAME" >&2 2>&1 || true
+      _exit=$($D inspect -f '{{.State.ExitCode}} {{.State.Error}}' "$NAME" 2>/dev/null | sed 's/[[:space:]]*$//' || true)
+      WHY="it exited right after starting (exit code \${_exit:-unknown}; its log is above)"
+      return 1
+    fi
+    [ "$_i" -lt "$CONFIRM" ] || return 0
+    sleep 1
+    _i=$((_i + 1))
+  done
+}`,
+        // Back to the previous container after a failed swap: the new one is removed first (it may hold the
+        // ports), then the previous one starts with its own config and takes its name back.
+        `rollback() {
+  $D rm -f "$NAME" >/dev/null 2>&1 || true
+  restore_config
+  rc=0; out=$($D start "$PREV" 2>&1) || rc=$?
+  if [ "$rc" != 0 ]; then
+    printf '%s\\n' "$out" >&2
+    fail "the new nginx container ($IMAGE) failed: $1; and the previous container $PREV did not start again either: $(last_line "$out"); the LB is down: free its ports and run docker start $PREV, docker rename $PREV $NAME (or run pulumi up again)"
+  fi
+  $D rename "$PREV" "$NAME" >/dev/null ||
+    fail "the new nginx container ($IMAGE) failed: $1; the previous one runs again but could not get its name back (above): run docker rename $PREV $NAME"
+}`,
+        // Replacing the container (image, ports or mount changed). Two containers cannot publish the same host
+        // ports at once, so the old one must stop before the new one can start; everything that can fail
+        // without an outage is done first, while the old one still serves:
+        //   pulled image, nginx -t in it (above); old renamed to $PREV (a rename does not touch a running
+        //   container); new one created under $NAME (create binds no ports, so it cannot conflict)
+        // and only then the outage, as short as docker allows: stop $PREV (2 s grace: long-lived streams such as
+        // API watches would never drain, and clients reconnect anyway), start $NAME. Once $NAME has run for
+        // $CONFIRM seconds, $PREV is removed; if it does not start or dies, it is removed and $PREV started
+        // again (rollback) and the run fails with the true reason. Host networking would not avoid the
+        // conflict (both nginx would bind the same ports without reuseport) and would change what the LB
+        // exposes, so the published ports stay.
+        `case "$ACTION" in
+  none)
+    say unchanged ;;
+  reload)
+    $D kill -s HUP "$NAME" >/dev/null
+    say reloaded ;;
+  start)
+    start_confirmed || fail "the stopped nginx container $NAME could not be started again: $WHY; fix the cause and run pulumi up again"
+    say started ;;
+  create)
+    rc=0; out=$(create_container 2>&1) || rc=$?
+    if [ "$rc" != 0 ]; then
+      printf '%s\\n' "$out" >&2
+      fail "docker could not create the nginx container $NAME ($IMAGE): $(last_line "$out")"
+    fi
+    if ! start_confirmed; then
+      $D rm -f "$NAME" >/dev/null 2>&1 || true
+      fail "the new nginx container $NAME ($IMAGE) failed: $WHY; it was removed; fix the cause (a port already in use?) and run pulumi up again"
+    fi
+    say started ;;
+  replace)
+    if ! $D rename "$NAME" "$PREV" >/dev/null; then
+      restore_config
+      fail "docker could not rename $NAME to $PREV (above), so the container was not replaced and runs on as before"
+    fi
+    rc=0; out=$(create_container 2>&1) || rc=$?
+    if [ "$rc" != 0 ]; then
+      printf '%s\\n' "$out" >&2
+      restore_config
+      $D rename "$PREV" "$NAME" >/dev/null || true
+      fail "docker could not create the new nginx container ($IMAGE): $(last_line "$out"); the previous container runs on as before"
+    fi
+    # Should the stop fail, the old one holds the ports: the new one cannot start, and the rollback below runs.
+    $D stop -t 2 "$PREV" >/dev/null || true
+    if ! start_confirmed; then
+      REASON=$WHY
+      rollback "$REASON"
+      fail "the new nginx container ($IMAGE) failed: $REASON; it was removed and the previous container $NAME was started again with its previous config; fix the cause and run pulumi up again"
+    fi
+    $D rm -f "$PREV" >/dev/null
+    $SUDO rm -f ${prevConf}
     say recreated ;;
 esac`,
     );
@@ -321,14 +483,18 @@ function dockerDelete(o: LbScriptOptions): string {
         COMMON_SH(o),
         DOCKER_VARS_SH(o, false),
         `if [ -n "$D" ]; then
-  STATE=$(container_state)
-  case "$STATE" in
-    "") ;;
-    *" <no value>"|*" ") say "container $NAME was not created by rancher-ha; left in place" ;;
-    *) $D rm -f "$NAME" >/dev/null ;;
-  esac
+  for c in "$NAME" "$PREV"; do
+    STATE=$(container_state "$c")
+    if [ -z "$STATE" ]; then
+      :
+    elif not_ours "$STATE"; then
+      say "container $c was not created by rancher-ha; left in place"
+    else
+      $D rm -f "$c" >/dev/null
+    fi
+  done
 fi
-$SUDO rm -f "$DIR/nginx.conf" "$DIR/nginx.conf${CANDIDATE_SUFFIX}"
+$SUDO rm -f "$DIR/nginx.conf" "$DIR/nginx.conf${CANDIDATE_SUFFIX}" "$DIR/nginx.conf${PREVIOUS_SUFFIX}"
 $SUDO rmdir "$DIR" 2>/dev/null || true
 say removed`,
     );

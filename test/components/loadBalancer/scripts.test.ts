@@ -11,8 +11,8 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import {
-    CANDIDATE_SUFFIX, CONTAINER_CONF_DIR, lbApplyScript, lbBundle, lbDeleteScript, LbScriptOptions, ORIGINAL_SUFFIX,
-    SPEC_LABEL,
+    CANDIDATE_SUFFIX, CONTAINER_CONF_DIR, imageRegistry, lbApplyScript, lbBundle, lbDeleteScript, LbScriptOptions,
+    ORIGINAL_SUFFIX, PREVIOUS_NAME_SUFFIX, PREVIOUS_SUFFIX, SPEC_LABEL,
 } from "../../../components/loadBalancer/scripts";
 import { DISTRO_MODULE_INCLUDES, LbPorts, renderNginxConf } from "../../../components/loadBalancer/nginxConf";
 import { sha256 } from "../../../components/shared/shell";
@@ -82,6 +82,15 @@ describe("loadBalancer/scripts", () => {
         assert.throws(() => lbApplyScript({ ...system, confPath: "etc/nginx.conf" }), /absolute/);
         assert.throws(() => lbApplyScript({ ...docker, image: "nginx; rm -rf /" }), /image reference/);
         assert.throws(() => lbApplyScript({ ...docker, publishPorts: [] }), /ports to publish/);
+        assert.throws(() => lbApplyScript({ ...docker, confirmSeconds: 1.5 }), /confirmSeconds/);
+    });
+
+    it("names the registry an image is pulled from as docker does", () => {
+        assert.equal(imageRegistry("nginx:1.27-alpine"), "docker.io");
+        assert.equal(imageRegistry("library/nginx@sha256:abc"), "docker.io");
+        assert.equal(imageRegistry("registry.example.com/mirror/nginx:1.27"), "registry.example.com");
+        assert.equal(imageRegistry("10.0.0.5:5000/nginx"), "10.0.0.5:5000");
+        assert.equal(imageRegistry("localhost/nginx"), "localhost");
     });
 
     describe("system mode over real SSH (non-root user with sudo, real nginx)", function () {
@@ -284,6 +293,8 @@ describe("loadBalancer/scripts", () => {
         let state: string;
         let confDir: string;
         const LISTEN = { http: 80, https: 443, kubeApi: 6443 };
+        const NAME = "rancher-ha-lb";
+        const PREV = NAME + PREVIOUS_NAME_SUFFIX;
 
         function render(addresses: string[], workerConnections = 8192): string {
             // As docker mode renders it: no module includes (stream is built into the official image).
@@ -298,17 +309,56 @@ describe("loadBalancer/scripts", () => {
             return {
                 mode: "docker", configHash: sha256(text), hostLabel: "root@127.0.0.1", image,
                 configDir: confDir, publishPorts: [LISTEN.http, LISTEN.https, LISTEN.kubeApi],
+                // A new container must stay up this long before the one it replaces is removed.
+                confirmSeconds: 1,
             };
         }
 
-        /** docker calls recorded since the last call of this function. */
+        async function apply(text: string, image?: string) {
+            return host.run(lbApplyScript(opts(text, image)), lbBundle(text));
+        }
+
+        /** The spec label a container started from these options carries (from the rendered script). */
+        function specOf(image: string): string {
+            return /^SPEC=([0-9a-f]{16})$/m.exec(lbApplyScript(opts(v1(), image)))![1];
+        }
+
+        /** docker calls recorded since the last call of this function, without the read-only ones. */
         let seen = 0;
         function calls(): string[] {
             const all = fs.existsSync(path.join(state, "calls")) ? fs.readFileSync(path.join(state, "calls"), "utf8").split("\n").filter(Boolean) : [];
             const fresh = all.slice(seen);
             seen = all.length;
-            return fresh.filter(c => c !== "info");
+            return fresh.filter(c => c !== "info" && !c.startsWith("inspect "));
         }
+
+        /** The double's container table: name -> its fields (running, image, label, ports, ...). */
+        function containers(): Record<string, Record<string, string>> {
+            const dir = path.join(state, "containers");
+            const out: Record<string, Record<string, string>> = {};
+            for (const n of fs.existsSync(dir) ? fs.readdirSync(dir).filter(f => !f.startsWith(".")) : []) {
+                out[n] = Object.fromEntries(fs.readFileSync(path.join(dir, n), "utf8").split("\n").filter(Boolean)
+                    .map(l => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+            }
+            return out;
+        }
+
+        function setContainer(name: string, fields: Record<string, string> | undefined): void {
+            const p = path.join(state, "containers", name);
+            if (fields === undefined) {
+                fs.rmSync(p, { force: true });
+            } else {
+                fs.writeFileSync(p, Object.entries(fields).map(([k, v]) => `${k}=${v}\n`).join(""));
+            }
+        }
+
+        /** Steers the double: images whose pull fails (with docker's error), images whose nginx dies at start. */
+        function control(file: "unpullable" | "dies", lines: string[]): void {
+            fs.writeFileSync(path.join(state, file), lines.map(l => l + "\n").join(""));
+        }
+
+        const liveConf = () => fs.readFileSync(path.join(confDir, "nginx.conf"), "utf8");
+        const leftovers = () => fs.readdirSync(confDir).filter(f => f !== "nginx.conf");
 
         before(async function () {
             requireTool(this, sshHostUnavailable() ?? nginxUnavailable());
@@ -327,142 +377,364 @@ describe("loadBalancer/scripts", () => {
 
         const v1 = () => render(["192.0.2.11", "192.0.2.12", "192.0.2.13"]);
         const v2 = () => render(["192.0.2.11", "192.0.2.12", "192.0.2.13"], 4096);
+        const v3 = () => render(["192.0.2.11", "192.0.2.12", "192.0.2.13"], 2048);
+        const mount = () => `${confDir}:${CONTAINER_CONF_DIR}:ro`;
 
-        it("installs: tests the config in the image, then runs the container as the seed does", async () => {
-            const r = await host.run(lbApplyScript(opts(v1())), lbBundle(v1()));
+        it("installs: pulls the image, tests the config in it, then creates and starts the container", async () => {
+            const r = await apply(v1());
             assert.equal(r.code, 0, r.stderr + r.stdout);
             assert.deepEqual(status(r.stdout), ["started"]);
-            assert.equal(fs.readFileSync(path.join(confDir, "nginx.conf"), "utf8"), v1());
+            assert.equal(liveConf(), v1());
             const c = calls();
-            const mount = `${confDir}:${CONTAINER_CONF_DIR}:ro`;
-            assert.ok(c.includes(`inspect -f {{.State.Running}} {{index .Config.Labels "${SPEC_LABEL}"}} rancher-ha-lb`), c.join("\n"));
-            const test = c.find(x => x.startsWith("run --rm"));
-            assert.equal(test, `run --rm --entrypoint nginx -v ${mount} nginx:1.27-alpine -t -q -c ${CONTAINER_CONF_DIR}/nginx.conf${CANDIDATE_SUFFIX}`);
-            const run = c.find(x => x.startsWith("run -d"))!;
-            assert.match(run, new RegExp(`^run -d --name rancher-ha-lb --restart=unless-stopped --label ${SPEC_LABEL.replace(/\./g, "\\.")}=[0-9a-f]{16} ` +
-                `-p 80:80 -p 443:443 -p 6443:6443 -v ${mount.replace(/[.]/g, "\\.")} nginx:1\\.27-alpine nginx -c ${CONTAINER_CONF_DIR}/nginx\\.conf -g daemon off;$`));
-            assert.ok(c.indexOf(test!) < c.indexOf(run), "config tested before the container starts");
+            assert.deepEqual(c.slice(0, 2), ["image inspect nginx:1.27-alpine", "pull nginx:1.27-alpine"], c.join("\n"));
+            assert.equal(c[2], `run --rm --entrypoint nginx -v ${mount()} nginx:1.27-alpine -t -q -c ${CONTAINER_CONF_DIR}/nginx.conf${CANDIDATE_SUFFIX}`);
+            assert.equal(c[3], `create --name ${NAME} --restart=unless-stopped --label ${SPEC_LABEL}=${specOf("nginx:1.27-alpine")} ` +
+                `-p 80:80 -p 443:443 -p 6443:6443 -v ${mount()} nginx:1.27-alpine nginx -c ${CONTAINER_CONF_DIR}/nginx.conf -g daemon off;`);
+            assert.deepEqual(c.slice(4), [`start ${NAME}`]);
+            assert.deepEqual(Object.keys(containers()), [NAME]);
+            assert.deepEqual(containers()[NAME], {
+                running: "true", restarting: "false", restarts: "0", exit: "0", label: specOf("nginx:1.27-alpine"),
+                image: "nginx:1.27-alpine", ports: "80:80 443:443 6443:6443", log: "",
+            });
         });
 
-        it("re-run with the same config: no docker run, no reload", async () => {
-            const r = await host.run(lbApplyScript(opts(v1())), lbBundle(v1()));
+        it("re-run with the same spec and config: no docker call but inspect, nothing changes", async () => {
+            const before = containers();
+            const r = await apply(v1());
             assert.equal(r.code, 0, r.stderr);
             assert.deepEqual(status(r.stdout), ["unchanged"]);
-            assert.deepEqual(calls().filter(c => !c.startsWith("inspect")), []);
+            assert.deepEqual(calls(), [], "no pull, no run, no create/start/stop, no reload");
+            assert.deepEqual(containers(), before);
         });
 
-        it("changed config: tested, swapped in, container reloaded with SIGHUP", async () => {
-            const r = await host.run(lbApplyScript(opts(v2())), lbBundle(v2()));
+        it("changed config: tested in the (present) image, swapped in, container reloaded with SIGHUP", async () => {
+            const r = await apply(v2());
             assert.equal(r.code, 0, r.stderr);
             assert.deepEqual(status(r.stdout), ["reloaded"]);
-            assert.equal(fs.readFileSync(path.join(confDir, "nginx.conf"), "utf8"), v2());
-            const c = calls().filter(x => !x.startsWith("inspect"));
-            assert.equal(c.length, 2, c.join("\n"));
-            assert.match(c[0], /^run --rm /);
-            assert.equal(c[1], "kill -s HUP rancher-ha-lb");
+            assert.equal(liveConf(), v2());
+            const c = calls();
+            assert.equal(c.length, 3, c.join("\n"));
+            assert.equal(c[0], "image inspect nginx:1.27-alpine", "present: not pulled again");
+            assert.match(c[1], /^run --rm /);
+            assert.equal(c[2], `kill -s HUP ${NAME}`);
+            assert.equal(containers()[NAME].hups, "1");
+            assert.equal(containers()[NAME].image, "nginx:1.27-alpine");
         });
 
-        it("broken config: rejected, the container keeps the previous one", async () => {
+        it("broken config: rejected by nginx -t, the container keeps the previous one", async () => {
+            const before = containers();
             const broken = render(["192.0.2.11", "no-such-node.invalid"]);
-            const r = await host.run(lbApplyScript(opts(broken)), lbBundle(broken));
+            const r = await apply(broken);
             assert.notEqual(r.code, 0);
             assert.match(r.stderr, /host not found in upstream/);
             assert.match(r.stderr, /nginx -t \(in nginx:1\.27-alpine\) rejected the new config/);
-            assert.equal(fs.readFileSync(path.join(confDir, "nginx.conf"), "utf8"), v2());
-            assert.ok(!fs.existsSync(path.join(confDir, `nginx.conf${CANDIDATE_SUFFIX}`)));
-            assert.ok(!calls().some(c => c.startsWith("kill") || c.startsWith("run -d")));
+            assert.equal(liveConf(), v2());
+            assert.deepEqual(leftovers(), [], "the rejected candidate is removed");
+            assert.ok(!calls().some(c => /^(kill|run -d|create|start|stop|rename|rm|pull)/.test(c)));
+            assert.deepEqual(containers(), before);
         });
 
-        it("changed image: the container is recreated; a stopped container is started", async () => {
-            const r = await host.run(lbApplyScript(opts(v2(), "nginx:1.27.1-alpine")), lbBundle(v2()));
+        it("unpullable image: fails with the pull's error, image and registry; the old container and config stay", async () => {
+            const before = containers();
+            const image = "registry.example.com/mirror/nginx:1.27.1-alpine";
+            const why = `Get "https://registry.example.com/v2/": dial tcp: lookup registry.example.com on 127.0.0.53:53: no such host`;
+            control("unpullable", [`${image}|${why}`, `nosuch/nginx:1.27|pull access denied for nosuch/nginx, repository does not exist or may require 'docker login': denied: requested access to the resource is denied`]);
+            // A new image and a new config at once: neither may reach the host.
+            const r = await apply(v3(), image);
+            assert.notEqual(r.code, 0);
+            assert.deepEqual(status(r.stdout), []);
+            assert.ok(r.stderr.includes(
+                `rancher-ha: load balancer on root@127.0.0.1: docker pull ${image} from registry.example.com failed: Error response from daemon: ${why}; nothing was changed`),
+                r.stderr);
+            assert.doesNotMatch(r.stderr, /nginx -t/, "not reported as a config rejection");
+            assert.deepEqual(calls(), [`image inspect ${image}`, `pull ${image}`]);
+            assert.deepEqual(containers(), before, "the old container runs on with the old spec");
+            assert.equal(containers()[NAME].running, "true");
+            assert.equal(liveConf(), v2());
+            assert.deepEqual(leftovers(), []);
+
+            // Docker Hub: the registry is named as docker.io.
+            const hub = await apply(v2(), "nosuch/nginx:1.27");
+            assert.notEqual(hub.code, 0);
+            assert.match(hub.stderr, /docker pull nosuch\/nginx:1\.27 from docker\.io failed: Error response from daemon: pull access denied for nosuch\/nginx/);
+            assert.deepEqual(calls(), ["image inspect nosuch/nginx:1.27", "pull nosuch/nginx:1.27"]);
+            assert.deepEqual(containers(), before);
+            control("unpullable", []);
+        });
+
+        it("changed image: the new container starts before the old one is removed, then takes its name", async () => {
+            const oldSpec = containers()[NAME].label;
+            const r = await apply(v2(), "nginx:1.27.1-alpine");
             assert.equal(r.code, 0, r.stderr);
             assert.deepEqual(status(r.stdout), ["recreated"]);
-            const c = calls().filter(x => !x.startsWith("inspect"));
-            assert.equal(c[0], "rm -f rancher-ha-lb");
-            assert.match(c[1], /^run -d .* nginx:1\.27\.1-alpine nginx -c /);
+            const c = calls();
+            assert.deepEqual(c, [
+                "image inspect nginx:1.27.1-alpine",
+                "pull nginx:1.27.1-alpine",
+                `rename ${NAME} ${PREV}`,
+                `create --name ${NAME} --restart=unless-stopped --label ${SPEC_LABEL}=${specOf("nginx:1.27.1-alpine")} ` +
+                    `-p 80:80 -p 443:443 -p 6443:6443 -v ${mount()} nginx:1.27.1-alpine nginx -c ${CONTAINER_CONF_DIR}/nginx.conf -g daemon off;`,
+                // The ports are free only once the old one stopped (the double refuses a second bind, as docker does).
+                `stop -t 2 ${PREV}`,
+                `start ${NAME}`,
+                `rm -f ${PREV}`,
+            ], "old one renamed, kept (stopped) until the new one ran, then removed");
+            assert.notEqual(specOf("nginx:1.27.1-alpine"), oldSpec);
+            assert.deepEqual(Object.keys(containers()), [NAME]);
+            assert.equal(containers()[NAME].running, "true");
+            assert.equal(containers()[NAME].image, "nginx:1.27.1-alpine");
+            assert.equal(containers()[NAME].label, specOf("nginx:1.27.1-alpine"));
+            assert.equal(liveConf(), v2());
+            assert.deepEqual(leftovers(), []);
+        });
 
-            fs.writeFileSync(path.join(state, "c.rancher-ha-lb"), fs.readFileSync(path.join(state, "c.rancher-ha-lb"), "utf8").replace(/^true/, "false"));
-            const s = await host.run(lbApplyScript(opts(v2(), "nginx:1.27.1-alpine")), lbBundle(v2()));
+        it("a new container that dies right after starting: rolled back, the old one runs again with its config", async () => {
+            const before = containers();
+            control("dies", ["nginx:1.27.2-alpine"]);
+            // New image and new config: the rollback must bring back both.
+            const r = await apply(v3(), "nginx:1.27.2-alpine");
+            assert.notEqual(r.code, 0);
+            assert.deepEqual(status(r.stdout), []);
+            assert.match(r.stderr, /nginx: \[emerg\] docker-test-double: this image exits right after it starts/, "the container's log");
+            assert.match(r.stderr, new RegExp(`the new nginx container \\(nginx:1\\.27\\.2-alpine\\) failed: it exited right after starting \\(exit code 1; its log is above\\); ` +
+                `it was removed and the previous container ${NAME} was started again`));
+            const c = calls();
+            assert.deepEqual(c.filter(x => !x.startsWith("logs")), [
+                "image inspect nginx:1.27.2-alpine",
+                "pull nginx:1.27.2-alpine",
+                `run --rm --entrypoint nginx -v ${mount()} nginx:1.27.2-alpine -t -q -c ${CONTAINER_CONF_DIR}/nginx.conf${CANDIDATE_SUFFIX}`,
+                `rename ${NAME} ${PREV}`,
+                c.find(x => x.startsWith("create "))!,
+                `stop -t 2 ${PREV}`,
+                `start ${NAME}`,
+                `rm -f ${NAME}`,
+                `start ${PREV}`,
+                `rename ${PREV} ${NAME}`,
+            ], c.join("\n"));
+            assert.deepEqual(Object.keys(containers()), [NAME]);
+            assert.deepEqual(containers(), before, "the previous container, running, with the previous spec");
+            assert.equal(liveConf(), v2(), "and the previous config");
+            assert.deepEqual(leftovers(), []);
+            control("dies", []);
+        });
+
+        it("a new container that cannot bind its ports: rollback; if the old one cannot either, says the LB is down", async () => {
+            const before = containers();
+            // Something else took 6443 while our LB ran (the double checks binds only at start, as docker does).
+            setContainer("squatter", { running: "true", restarting: "false", restarts: "0", exit: "0", label: "", image: "busybox", ports: "6443:6443", log: "" });
+            const r = await apply(v2(), "nginx:1.27.3-alpine");
+            assert.notEqual(r.code, 0);
+            assert.match(r.stderr, /docker could not start it: Error: failed to start containers: rancher-ha-lb/);
+            assert.match(r.stderr, /Bind for 0\.0\.0\.0:6443 failed: port is already allocated/);
+            assert.match(r.stderr, new RegExp(`the previous container ${PREV} did not start again either: .*the LB is down`));
+            assert.deepEqual(Object.keys(containers()).sort(), [PREV, "squatter"], "no new container left; the old one kept under its -previous name");
+            assert.equal(containers()[PREV].image, before[NAME].image);
+            calls();
+
+            // Once the port is free, the next run puts the previous container back first, then swaps properly.
+            setContainer("squatter", undefined);
+            const again = await apply(v2(), "nginx:1.27.3-alpine");
+            assert.equal(again.code, 0, again.stderr);
+            assert.deepEqual(status(again.stdout), ["recreated"]);
+            assert.match(again.stderr, new RegExp(`put back the previous container ${NAME}, left behind by an interrupted run`));
+            const c = calls();
+            assert.deepEqual(c.slice(0, 2), [`rename ${PREV} ${NAME}`, `start ${NAME}`], c.join("\n"));
+            assert.deepEqual(Object.keys(containers()), [NAME]);
+            assert.equal(containers()[NAME].running, "true");
+            assert.equal(containers()[NAME].image, "nginx:1.27.3-alpine");
+        });
+
+        it("a swap cut off after the new container ran: the next run only removes the previous one", async () => {
+            const current = containers()[NAME];
+            setContainer(PREV, { ...current, running: "false", image: "nginx:1.27.1-alpine", label: specOf("nginx:1.27.1-alpine") });
+            fs.writeFileSync(path.join(confDir, `nginx.conf${PREVIOUS_SUFFIX}`), v1());
+            const r = await apply(v2(), "nginx:1.27.3-alpine");
+            assert.equal(r.code, 0, r.stderr);
+            assert.deepEqual(status(r.stdout), ["unchanged"]);
+            assert.deepEqual(calls(), [`rm -f ${PREV}`]);
+            assert.deepEqual(containers(), { [NAME]: current });
+            assert.equal(liveConf(), v2());
+            assert.deepEqual(leftovers(), []);
+        });
+
+        it("a stopped container with the same spec is started again (no new container)", async () => {
+            setContainer(NAME, { ...containers()[NAME], running: "false" });
+            const s = await apply(v2(), "nginx:1.27.3-alpine");
             assert.equal(s.code, 0, s.stderr);
             assert.deepEqual(status(s.stdout), ["started"]);
-            assert.deepEqual(calls().filter(x => !x.startsWith("inspect")), ["start rancher-ha-lb"]);
+            assert.deepEqual(calls(), [`start ${NAME}`]);
+            assert.equal(containers()[NAME].running, "true");
         });
 
         it("a same-named container rancher-ha did not create is neither replaced nor deleted", async () => {
-            const own = fs.readFileSync(path.join(state, "c.rancher-ha-lb"), "utf8");
-            fs.writeFileSync(path.join(state, "c.rancher-ha-lb"), "true <no value>\n");
-            const r = await host.run(lbApplyScript(opts(v1())), lbBundle(v1()));
+            const own = containers()[NAME];
+            const foreign = { ...own, label: "" };
+            setContainer(NAME, foreign);
+            const r = await apply(v1());
             assert.notEqual(r.code, 0);
             assert.match(r.stderr, /a container named rancher-ha-lb exists that rancher-ha did not create/);
             const d = await host.run(lbDeleteScript(opts(v1())));
             assert.equal(d.code, 0, d.stderr);
             assert.match(d.stdout, /not created by rancher-ha; left in place/);
-            assert.ok(!calls().some(c => c.startsWith("rm")));
-            fs.writeFileSync(path.join(state, "c.rancher-ha-lb"), own);
+            assert.ok(!calls().some(c => /^(rm|rename|stop|create|pull)/.test(c)));
+            assert.deepEqual(containers(), { [NAME]: foreign });
+            setContainer(NAME, own);
         });
 
         it("delete: removes the container and the config directory, nothing else", async () => {
             const r = await host.run(lbDeleteScript(opts(v2())));
             assert.equal(r.code, 0, r.stderr);
             assert.deepEqual(status(r.stdout), ["removed"]);
-            assert.deepEqual(calls().filter(x => !x.startsWith("inspect")), ["rm -f rancher-ha-lb"]);
+            assert.deepEqual(calls(), [`rm -f ${NAME}`]);
+            assert.deepEqual(containers(), {});
             assert.ok(!fs.existsSync(confDir));
             assert.ok(fs.existsSync(state), "the parent directory stays");
-            assert.ok(!calls().some(c => c.startsWith("rmi")), "the image is not removed");
+            assert.ok(fs.readFileSync(path.join(state, "images"), "utf8").includes("nginx:1.27-alpine\n"), "the images are not removed");
         });
     });
 });
 
 /**
- * A `docker` stand-in: appends each call's arguments to $STATE/calls and keeps the container's
- * "<running> <spec label>" in $STATE/c.<name>. `docker run --rm ... -t -c <file>` runs the real nginx -t on the
- * mounted file (with Debian's stream module standing in for the image's built-in one).
+ * A `docker` stand-in (docker-test-double, not the real thing). Appends each call's arguments to $STATE/calls.
+ * Its container table is $STATE/containers/<name>, one `key=value` line per field: running, restarting, restarts,
+ * exit (code), label (the spec label; empty: none), image, ports ("80:80 443:443"), log, hups (SIGHUPs received).
+ * Images: $STATE/images lists the ones present (`pull` adds to it; `run`/`create` pull a missing one, as docker
+ * does); a line `<image>|<error>` in $STATE/unpullable makes its pull fail with docker's "Error response from
+ * daemon: <error>"; an image listed in $STATE/dies gives containers whose nginx exits right after `start` (docker
+ * then restarts it: running=false restarting=true restarts=1). `start` refuses, as docker does, host ports that
+ * another running container publishes. `run --rm ... -t -c <file>` runs the real nginx -t on the mounted file (with
+ * Debian's stream module standing in for the image's built-in one). `inspect -f` fills in the template fields it
+ * knows and fails on any other. (Written with %{ for the shell's ${, so that no TypeScript escaping is needed.)
  */
 function dockerDouble(stateDir: string): string {
-    return `#!/bin/sh
+    return String.raw`#!/bin/sh
 # docker-test-double: not the real docker.
-S=${stateDir}
+S='@STATE@'
+C="$S/containers"
+mkdir -p "$C"
 echo "$*" >> "$S/calls"
+get() { sed -n "s/^$2=//p" "$C/$1"; }
+put() { { grep -v "^$2=" "$C/$1" || true; echo "$2=$3"; } > "$C/.$1.tmp"; mv "$C/.$1.tmp" "$C/$1"; }
+exists() { [ -f "$C/$1" ]; }
+no_such() { echo "Error response from daemon: No such container: $1" >&2; exit 1; }
+has_image() { grep -qxF "$1" "$S/images" 2>/dev/null; }
+pull() {
+  err=$(awk -F'|' -v i="$1" '$1 == i { print $2; f = 1 } END { exit !f }' "$S/unpullable" 2>/dev/null) &&
+    { echo "Error response from daemon: $err" >&2; return 1; }
+  echo "%{1##*:}: Pulling from docker-test-double"
+  echo "Status: Downloaded newer image for $1"
+  echo "$1" >> "$S/images"
+}
+need_image() {
+  has_image "$1" && return 0
+  echo "Unable to find image '$1' locally" >&2
+  pull "$1" >/dev/null 2>"$S/.pull-err" || { echo "docker: $(cat "$S/.pull-err")" >&2; exit 125; }
+}
+# A host port that container $1 publishes and another running container publishes too.
+conflict() {
+  for f in "$C"/*; do
+    [ -f "$f" ] || continue
+    o=%{f##*/}
+    [ "$o" != "$1" ] && [ "$(get "$o" running)" = true ] || continue
+    for p in $(get "$1" ports); do
+      for q in $(get "$o" ports); do [ "%{p%%:*}" = "%{q%%:*}" ] && { echo "%{p%%:*}"; return 0; }; done
+    done
+  done
+  return 1
+}
+start() {
+  exists "$1" || no_such "$1"
+  if [ "$(get "$1" running)" != true ]; then
+    if p=$(conflict "$1"); then
+      echo "Error response from daemon: driver failed programming external connectivity on endpoint $1 (0123456789ab): Bind for 0.0.0.0:$p failed: port is already allocated" >&2
+      echo "Error: failed to start containers: $1" >&2
+      exit 1
+    fi
+    if grep -qxF "$(get "$1" image)" "$S/dies" 2>/dev/null; then
+      put "$1" running false; put "$1" restarting true; put "$1" restarts 1; put "$1" exit 1
+      put "$1" log "nginx: [emerg] docker-test-double: this image exits right after it starts"
+    else
+      put "$1" running true; put "$1" restarting false; put "$1" exit 0
+    fi
+  fi
+  echo "$1"
+}
 cmd=$1; shift
 case "$cmd" in
   info) echo "docker-test-double"; exit 0 ;;
+  image)
+    [ "$1" = inspect ] || { echo "docker-test-double: unexpected image command $1" >&2; exit 2; }
+    has_image "$2" || { echo "Error response from daemon: No such image: $2" >&2; exit 1; }
+    echo '[{"docker-test-double": true}]' ;;
+  pull) pull "$1" ;;
   inspect)
-    name=$3
-    if [ -f "$S/c.$name" ]; then cat "$S/c.$name"; else echo "Error: No such object: $name" >&2; exit 1; fi ;;
-  run)
-    rm=0; name=""; label=""; mount=""
+    [ "$1" = -f ] || { echo "docker-test-double: inspect without -f" >&2; exit 2; }
+    fmt=$2; n=$3
+    exists "$n" || { echo "Error: No such object: $n" >&2; exit 1; }
+    label=$(get "$n" label); [ -n "$label" ] || label="<no value>"
+    out=$(printf '%s\n' "$fmt" | sed -e "s/{{\.State\.Running}}/$(get "$n" running)/g" \
+      -e "s/{{\.State\.Restarting}}/$(get "$n" restarting)/g" -e "s/{{\.RestartCount}}/$(get "$n" restarts)/g" \
+      -e "s/{{\.State\.ExitCode}}/$(get "$n" exit)/g" -e "s/{{\.State\.Error}}//g" \
+      -e "s/{{index \.Config\.Labels \"[^\"]*\"}}/$label/g")
+    case "$out" in *"{{"*) echo "docker-test-double: unsupported inspect format $fmt" >&2; exit 2 ;; esac
+    echo "$out" ;;
+  run|create)
+    rm=0; name=""; label=""; mount=""; ports=""
     while [ $# -gt 0 ]; do
       case "$1" in
         -d|--restart=*) ;;
         --rm) rm=1 ;;
         --name) name=$2; shift ;;
-        --label) label=\${2#*=}; shift ;;
+        --label) label=%{2#*=}; shift ;;
         -v) mount=$2; shift ;;
-        -p|--entrypoint) shift ;;
+        -p) ports="%{ports:+$ports }$2"; shift ;;
+        --entrypoint) shift ;;
         -*) echo "docker-test-double: unexpected flag $1" >&2; exit 2 ;;
         *) break ;;
       esac
       shift
     done
-    shift # image
+    image=$1; shift
+    need_image "$image"
     if [ "$rm" = 1 ]; then
-      hostdir=\${mount%%:*}
+      hostdir=%{mount%%:*}
       cdir=$(echo "$mount" | cut -d: -f2)
       for last in "$@"; do :; done
-      exec /usr/sbin/nginx -t -q -c "$hostdir/\${last#"$cdir"/}" -g "load_module ${STREAM_MODULE};"
+      exec /usr/sbin/nginx -t -q -c "$hostdir/%{last#"$cdir"/}" -g "load_module @STREAM@;"
     fi
-    echo "true $label" > "$S/c.$name"
+    if exists "$name"; then
+      echo "docker: Error response from daemon: Conflict. The container name \"/$name\" is already in use by container \"0123456789ab\". You have to remove (or rename) that container to be able to reuse that name." >&2
+      exit 125
+    fi
+    printf 'running=false\nrestarting=false\nrestarts=0\nexit=0\nlabel=%s\nimage=%s\nports=%s\nlog=\n' "$label" "$image" "$ports" > "$C/$name"
+    [ "$cmd" = create ] || start "$name" >/dev/null
     echo "0123456789ab" ;;
-  kill|start)
-    name=$(eval echo \\$$#)
-    [ -f "$S/c.$name" ] || { echo "Error: No such container: $name" >&2; exit 1; }
-    [ "$cmd" = start ] && sed -i 's/^false/true/' "$S/c.$name"
-    echo "$name" ;;
+  start) start "$1" ;;
+  stop)
+    [ "$1" = -t ] && shift 2
+    exists "$1" || no_such "$1"
+    put "$1" running false; put "$1" restarting false
+    echo "$1" ;;
+  kill)
+    [ "$1" = -s ] || { echo "docker-test-double: kill without -s" >&2; exit 2; }
+    exists "$3" || no_such "$3"
+    [ "$(get "$3" running)" = true ] || { echo "Error response from daemon: cannot kill container: $3: container is not running" >&2; exit 1; }
+    put "$3" hups $(( $(get "$3" hups || true) + 0 + 1 ))
+    echo "$3" ;;
+  rename)
+    exists "$1" || no_such "$1"
+    exists "$2" && { echo "Error response from daemon: Conflict. The container name \"/$2\" is already in use" >&2; exit 1; }
+    mv "$C/$1" "$C/$2" ;;
+  logs)
+    [ "$1" = --tail ] && shift 2
+    exists "$1" || no_such "$1"
+    get "$1" log ;;
   rm)
-    name=$2
-    rm -f "$S/c.$name"
-    echo "$name" ;;
+    [ "$1" = -f ] && shift
+    exists "$1" || no_such "$1"
+    rm -f "$C/$1"
+    echo "$1" ;;
   *) echo "docker-test-double: unexpected command $cmd" >&2; exit 2 ;;
 esac
-`;
+`.replace(/%\{/g, "${").replace("@STATE@", stateDir).replace("@STREAM@", STREAM_MODULE);
 }
