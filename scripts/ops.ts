@@ -35,6 +35,14 @@ const COMMANDS: Record<string, CommandDef> = {
         run: cmd.restoreWorkdir, options: { replace: {} },
         usage: "[--replace] < state   put rancher-cluster.yml, keys/ and the piped state back in the admin work dir",
     },
+    "remove-cluster": {
+        run: cmd.removeCluster, options: { yes: {} },
+        usage: "--yes   WIPE the cluster (rke remove --force) and the files rancher-ha kept; pulumi destroy never does unless admin.removeClusterOnDestroy",
+    },
+    "host-keys": {
+        run: cmd.hostKeys, options: {},
+        usage: "   scan every host's SSH host key, print fingerprints to check and the pulumi config set lines that pin them (exit 3: a key differs)",
+    },
     "agents-redeploy": {
         run: cmd.agentsRedeploy,
         options: { kubeconfig: { value: true }, "ca-file": { value: true }, "rancher-url": { value: true }, manifest: { value: true }, "dry-run": {} },

@@ -6,6 +6,7 @@ import { RKE_STACK_OUTPUTS } from "../components/rke/RkeCluster";
 import { allRegistered, recordResources, RecordedResource, settle } from "./helpers/mocks";
 import { fakeHomeWithKey, runProgram, stackConfig } from "./helpers/devStack";
 import { ROOT } from "./helpers/paths";
+import { HOST_KEYS } from "./fixtures/hostKeys";
 
 // "Running pulumi up twice changes nothing the second time": the whole program is run as consecutive deployments
 // of one stack under mocks, each reading back what the previous one exported (as its StackReference to itself
@@ -94,13 +95,13 @@ describe("idempotency: consecutive deployments of Pulumi.dev.yaml", function () 
         const first = await deploy(config, {});
         const grown = { ...config };
         const nodes = JSON.parse(grown["rancher-ha:nodes"]);
-        nodes.push({ address: "192.0.2.14", roles: ["worker"] });
+        nodes.push({ address: "192.0.2.14", roles: ["worker"], hostKey: HOST_KEYS[4] });
         grown["rancher-ha:nodes"] = JSON.stringify(nodes);
         const second = await deploy(grown, first.exports);
         assert.deepEqual(changed(first, second), [
+            "command:local:Command::rke-up",
             "command:remote:Command::lb-nginx",
             "command:remote:Command::rke-preflight-192.0.2.14",
-            "command:remote:Command::rke-up",
         ]);
         // The rke run that follows the change gets the latest state to restore from, then settles again.
         const third = await deploy(grown, second.exports);

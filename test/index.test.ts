@@ -1,11 +1,14 @@
 import { strict as assert } from "assert";
 import { generateKeyPairSync } from "crypto";
+import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { RKE_STACK_OUTPUTS } from "../components/rke/RkeCluster";
 import { allRegistered, byType, dependsOn, recordResources, RecordedResource, settle } from "./helpers/mocks";
 import { fakeHomeWithKey, runProgram, useStackConfig } from "./helpers/devStack";
 import { ROOT } from "./helpers/paths";
+import * as rules from "../policy/rules";
+import { CLUSTER_REMOVAL_OPT_IN_MARKER } from "../components/rke/scripts";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 const KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: \"https://192.0.2.11:6443\"\n  name: local\n" +
@@ -39,7 +42,7 @@ describe("program (index.ts) on Pulumi.dev.yaml", function () {
             project: "rancher-ha",
             stack: "dev",
             outputs: a => {
-                if (a.type === "command:remote:Command" && a.name === "rke-up") {
+                if (a.type === "command:local:Command" && a.name === "rke-up") {
                     return { stdout: RKE_UP_STDOUT };
                 }
                 if (a.type === "pulumi:pulumi:StackReference") {
@@ -76,14 +79,52 @@ describe("program (index.ts) on Pulumi.dev.yaml", function () {
         assert.deepEqual(orphans.map(o => `${o.type} ${o.name}`), []);
     });
 
+    it("is safe by construction: no delete removes the cluster, no Command puts its previous output in an environment", () => {
+        const commands = recorded.filter(r => r.type.startsWith("command:"));
+        assert.ok(commands.length >= 6);
+        for (const c of commands) {
+            assert.equal(c.inputs.addPreviousOutputInEnv, false, `${c.type} ${c.name}`);
+            assert.doesNotMatch(c.inputs.delete ?? "", /rke"? +remove|rke2-(uninstall|killall)/, `${c.name}: its delete must not remove the cluster`);
+            if (c.type === "command:remote:Command") {
+                assert.match(c.inputs.connection.hostKey, /^ssh-ed25519 AAAA/, `${c.name} pins the host key`);
+            }
+        }
+        const provider = one("pulumi:providers:kubernetes");
+        assert.equal(provider.inputs.clusterIdentifier, "rancher-ha/rancher-ha/dev/rke");
+    });
+
+    it("has the URN docs/troubleshooting.md gives for finishing an LB move off a dead host", () => {
+        const doc = fs.readFileSync(path.join(ROOT, "docs", "troubleshooting.md"), "utf8");
+        const urn = one("command:remote:Command", "lb-nginx").urn;
+        assert.equal(urn, "urn:pulumi:dev::rancher-ha::rancher-ha:loadBalancer:NginxLoadBalancer$command:remote:Command::lb-nginx");
+        assert.ok(doc.includes(urn.replace("urn:pulumi:dev::", "urn:pulumi:<stack>::")), "the documented URN");
+    });
+
+    it("passes every rule of the policy pack (policy/rules.ts), resource by resource", () => {
+        assert.equal(rules.CLUSTER_REMOVAL_OPT_IN_MARKER, CLUSTER_REMOVAL_OPT_IN_MARKER, "the program and the policy agree on the marker");
+        const problems: string[] = [];
+        for (const r of recorded) {
+            const props = r.inputs;
+            const found = [
+                ...(rules.COMMAND_TYPES.includes(r.type) ? [...rules.checkClusterRemoval(props), ...rules.checkNoPreviousOutputInEnv(props)] : []),
+                ...(rules.SSH_TYPES.includes(r.type) ? rules.checkHostKeyPinned(props) : []),
+                ...(r.type === rules.TYPES.k8sProvider ? rules.checkClusterIdentifier(props) : []),
+                ...(rules.HELM_TYPES.includes(r.type) ? rules.checkHelmVersionPinned(props) : []),
+                ...rules.checkSecretsAreSecret(r.type, props, path => r.secretInputs.includes(path[0])),
+            ];
+            problems.push(...found.map(f => `${r.type} ${r.name}: ${f}`));
+        }
+        assert.deepEqual(problems, []);
+    });
+
     it("orders the stages LB -> RKE -> cert-manager -> Rancher -> hostAliases", () => {
         const lbCommand = one("command:remote:Command", "lb-nginx");
-        const rkeUp = one("command:remote:Command", "rke-up");
+        const rkeUp = one("command:local:Command", "rke-up");
         const releases = byType(recorded, "kubernetes:helm.sh/v3:Release");
         const certManager = releases.find(r => r.inputs.chart === "cert-manager")!;
         const rancher = releases.find(r => r.inputs.chart === "rancher")!;
         const patch = one("kubernetes:apps/v1:DeploymentPatch");
-        const agents = one("command:local:Command");
+        const agents = one("command:local:Command", "host-aliases-agents");
         const chain = [lbCommand, rkeUp, certManager, rancher, patch, agents];
         for (let i = 1; i < chain.length; i++) {
             assert.ok(dependsOn(recorded, chain[i], chain[i - 1]), `${chain[i].name} must wait for ${chain[i - 1].name}`);

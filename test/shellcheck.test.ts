@@ -58,7 +58,7 @@ describe("shellcheck over every rendered script", function () {
     const scripts = renderedScripts();
 
     it("covers every kind of script", () => {
-        for (const kind of ["1-load-balancer/apply.sh", "1-load-balancer/delete.sh", "2-rke/rke-up.sh", "2-rke/rke-remove.sh",
+        for (const kind of ["1-load-balancer/apply.sh", "1-load-balancer/delete.sh", "2-rke/rke-up.sh", "2-rke/rke-up-command.sh", "2-rke/destroy.sh",
             "2-rke/preflight-", "5-host-aliases/agents-apply.sh", "5-host-aliases/agents-release.sh", "ops/"]) {
             assert.ok(Object.keys(scripts).some(n => n.includes(kind)), kind);
         }

@@ -5,7 +5,8 @@
 // reading key files (injectable) so every message is unit tested; `loadConfig` is the thin Pulumi wrapper that
 // index.ts calls.
 import * as pulumi from "@pulumi/pulumi";
-import { parseConfig, ParseOptions } from "./parse";
+import { parseConfig, ParseOptions, ParseResult } from "./parse";
+import { ConfigError } from "./reader";
 import { NodeSettings, Role, SECRET_KEYS, StackSettings } from "./types";
 
 export * from "./types";
@@ -20,8 +21,10 @@ export function nodeSummary(nodes: NodeSettings[]): { address: string; internalA
 }
 
 /**
- * Reads this project's stack config (all `<project>:*` keys), parses and validates it.
- * Throws ConfigError before any resource is created; logs warnings.
+ * Reads this project's stack config (all `<project>:*` keys), parses and validates it; logs warnings.
+ * A bad config throws, before any resource is created, a pulumi.RunError with the ConfigError's message (every
+ * problem, one a line): the language host prints a RunError's message alone, not as an unhandled exception with a
+ * stack trace.
  */
 export function loadConfig(opts: ParseOptions = {}): StackSettings {
     const project = pulumi.getProject();
@@ -32,7 +35,16 @@ export function loadConfig(opts: ParseOptions = {}): StackSettings {
             raw[name] = SECRET_KEYS.includes(name) ? v : parseConfigValue(v);
         }
     }
-    const { settings, warnings } = parseConfig(raw, opts);
+    let parsed: ParseResult;
+    try {
+        parsed = parseConfig(raw, opts);
+    } catch (e) {
+        if (e instanceof ConfigError) {
+            throw new pulumi.RunError(e.message);
+        }
+        throw e;
+    }
+    const { settings, warnings } = parsed;
     for (const w of warnings) {
         pulumi.log.warn(`${project}:${w}`);
     }

@@ -2,9 +2,9 @@
 // Pure apart from reading SSH key files, which ParseOptions.readFile replaces in tests.
 import { rkeConfigProblems } from "../rke/clusterYml";
 import { ConfigError, ConfigReader, ReaderOptions } from "./reader";
-import { isHostname, isIp } from "./names";
+import { hasUpperCase, isHostname, isIp, shown } from "./names";
 import { DEFAULTS, HostAliasesSettings, SIZING, StackSettings } from "./types";
-import { sshTarget } from "./sshKeys";
+import { hostKeyDefaults, sshTarget } from "./sshKeys";
 import { parseAdmin } from "./sections/admin";
 import { parseCluster } from "./sections/cluster";
 import { parseSnapshots } from "./sections/etcdSnapshots";
@@ -42,10 +42,14 @@ function parseStack(r: ConfigReader, raw: Record<string, unknown>): StackSetting
     const hostname = r.str(raw, "hostname", { required: true });
     if (hostname !== undefined) {
         if (isIp(hostname)) {
-            r.err("hostname", `"${hostname}" is an IP address; Rancher needs a DNS name (e.g. rancher.example.com) ` +
+            r.err("hostname", `${shown(hostname)} is an IP address; Rancher needs a DNS name (e.g. rancher.example.com) ` +
                 `for its certificate and ingress. Use hostAliases if your site has no internal DNS.`);
         } else if (!isHostname(hostname) || !hostname.includes(".")) {
-            r.err("hostname", `"${hostname}" is not a fully qualified host name; set it to e.g. rancher.example.com`);
+            r.err("hostname", `${shown(hostname)} is not a fully qualified host name; set it to e.g. rancher.example.com`);
+        } else if (hasUpperCase(hostname)) {
+            // Rancher's ingress host, its certificate and server-url are matched in lower case (RFC 1123).
+            r.err("hostname", `${shown(hostname)} has upper-case letters; Rancher's host name must be lower case: ` +
+                `use ${shown(hostname.toLowerCase())}`);
         }
     }
 
@@ -55,10 +59,11 @@ function parseStack(r: ConfigReader, raw: Record<string, unknown>): StackSetting
         port: r.port(ssh, "port", "ssh.port") ?? DEFAULTS.sshPort,
         keyPath: r.str(ssh, "keyPath", { key: "ssh.keyPath" }) ?? DEFAULTS.sshKeyPath,
         key: r.secretStr(raw, "sshPrivateKey"),
+        ...hostKeyDefaults(r, ssh),
     };
 
     const nodes = parseNodes(r, raw, sshDefaults);
-    const lb = parseLoadBalancer(r, raw, sshDefaults);
+    const lb = parseLoadBalancer(r, raw, sshDefaults, nodes);
     const bastion = raw.bastion === undefined ? undefined : sshTarget(r, r.obj(raw, "bastion"), "bastion", sshDefaults);
     const admin = parseAdmin(r, raw, nodes);
     const versions = parseVersions(r, raw);
@@ -72,7 +77,7 @@ function parseStack(r: ConfigReader, raw: Record<string, unknown>): StackSetting
     const ha = r.obj(raw, "hostAliases");
     const haIp = r.str(ha, "ip", { key: "hostAliases.ip" });
     if (haIp !== undefined && !isIp(haIp)) {
-        r.err("hostAliases.ip", `"${haIp}" is not an IP address; set the address the Rancher hostname should resolve to`);
+        r.err("hostAliases.ip", `${shown(haIp)} is not an IP address; set the address the Rancher hostname should resolve to`);
     }
     const hostAliases: HostAliasesSettings = {
         enabled: r.bool(ha, "enabled", "hostAliases.enabled") ?? false,
@@ -80,7 +85,7 @@ function parseStack(r: ConfigReader, raw: Record<string, unknown>): StackSetting
     };
     if (hostAliases.enabled && haIp === undefined && lb && !isIp(lb.address)) {
         // /etc/hosts needs an address; the default (the LB) is a name here.
-        r.err("hostAliases.ip", `required when hostAliases.enabled is true and loadBalancer.address ("${lb.address}") ` +
+        r.err("hostAliases.ip", `required when hostAliases.enabled is true and loadBalancer.address (${shown(lb.address)}) ` +
             "is a host name; set it to the IP that name resolves to");
     }
 

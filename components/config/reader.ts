@@ -6,7 +6,7 @@
 // that no parser asked for is unknown. So the parsers are the one description of the config's shape.
 import * as fs from "fs";
 import * as os from "os";
-import { suggest } from "./names";
+import { shown, shownKey, suggest } from "./names";
 
 /** All problems found in the config, one per line, each naming the key and the fix. */
 export class ConfigError extends Error {
@@ -110,7 +110,7 @@ export class ConfigReader {
             }
             for (const k of Object.keys(t.value)) {
                 if (!t.asked.includes(k)) {
-                    this.err(t.prefix + k, `unknown key${suggest(k, t.asked)}; known keys here: ${t.asked.join(", ")}`);
+                    this.err(t.prefix + shownKey(k), `unknown key${suggest(k, t.asked)}; known keys here: ${t.asked.join(", ")}`);
                 }
             }
         }
@@ -152,10 +152,10 @@ export class ConfigReader {
             return String(v);
         }
         if (typeof v !== "string") {
-            this.err(key, `must be a string, got ${JSON.stringify(v)}`);
+            this.err(key, `must be a string, got ${shown(v)}`);
             return undefined;
         }
-        return v.trim() === v ? v : (this.err(key, `"${v}" has leading or trailing spaces`), undefined);
+        return v.trim() === v ? v : (this.err(key, `${shown(v)} has leading or trailing spaces`), undefined);
     }
 
     /** Secrets are read as strings and never echoed in messages. */
@@ -178,7 +178,7 @@ export class ConfigReader {
         }
         const n = typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v;
         if (typeof n !== "number" || !Number.isInteger(n) || n < min || n > max) {
-            this.err(key, `${JSON.stringify(v)} must be a whole number from ${min} to ${max}`);
+            this.err(key, `${shown(v)} must be a whole number from ${min} to ${max}`);
             return undefined;
         }
         return n;
@@ -199,7 +199,7 @@ export class ConfigReader {
         if (v === false || v === "false") {
             return false;
         }
-        this.err(key, `${JSON.stringify(v)} must be true or false`);
+        this.err(key, `${shown(v)} must be true or false`);
         return undefined;
     }
 
@@ -211,26 +211,7 @@ export class ConfigReader {
         if (typeof v === "string" && (values as readonly string[]).includes(v)) {
             return v as T;
         }
-        this.err(key, `unknown value ${JSON.stringify(v)}${suggest(String(v), values)}; use one of ${values.join(", ")}`);
+        this.err(key, `unknown value ${shown(v)}${suggest(String(v), values)}; use one of ${values.join(", ")}`);
         return undefined;
-    }
-
-    /** Kubernetes labels: names checked, values as text. */
-    stringMap(v: unknown, key: string): Record<string, string> {
-        if (v === undefined) {
-            return {};
-        }
-        if (typeof v !== "object" || v === null || Array.isArray(v)) {
-            this.err(key, "must be a map of label name to value");
-            return {};
-        }
-        const out: Record<string, string> = {};
-        for (const [k, val] of Object.entries(v)) {
-            if (!/^([a-z0-9.-]+\/)?[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$/.test(k)) {
-                this.err(`${key}.${k}`, "is not a valid Kubernetes label name");
-            }
-            out[k] = String(val);
-        }
-        return out;
     }
 }

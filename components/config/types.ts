@@ -15,6 +15,11 @@ export interface SshTarget {
     privateKey: pulumi.Output<string>;
     /** sha256 of the key material, 16 hex chars: names the key file on the admin host without revealing it. */
     keyId: string;
+    /**
+     * The host key it must present, `<type> <base64>` (ed25519 preferred): from the host's `hostKey` setting or
+     * ssh.knownHostsFile. Undefined only when the stack set ssh.insecureIgnoreHostKeys.
+     */
+    hostKey?: string;
 }
 
 export interface Taint {
@@ -55,6 +60,11 @@ export interface AdminSettings {
      * restore, cert rotation): the next `pulumi up` reads them back into the stack without running rke.
      */
     stateSync?: string;
+    /**
+     * Whether `pulumi destroy` (or anything that deletes the rke-up resource) runs `rke remove` and wipes the cluster.
+     * Default false: the cluster is forgotten, kept, and removed only by `npm run ops -- remove-cluster`.
+     */
+    removeClusterOnDestroy: boolean;
 }
 
 export interface Versions {

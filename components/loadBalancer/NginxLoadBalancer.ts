@@ -44,10 +44,13 @@ export class NginxLoadBalancer extends pulumi.ComponentResource {
             create: apply,
             update: apply,
             delete: lbDeleteScript(scripts),
-            stdin: lbBundle(conf),
+            // stdin is the channel for secrets, so always secret; the config itself is reviewed with npm run render.
+            stdin: pulumi.secret(lbBundle(conf)),
             // A different host or run mode is a different installation: remove the old one (with the delete
             // script stored in state, on the old host) before the new one takes the ports.
             triggers: [lb.mode, lb.address],
+            // The previous stdout is not needed, and an environment is no place for a command's output.
+            addPreviousOutputInEnv: false,
         }, { parent: this, deleteBeforeReplace: true });
 
         this.address = pulumi.output(lb.address);

@@ -1,7 +1,12 @@
 // RkeCluster: the Kubernetes cluster Rancher runs on, built by `rke up` on the admin host.
 //
-// Resource graph: one preflight Command per node -> the rke-up Command on the admin host (create/update run
-// `rke up`, delete runs `rke remove --force`) -> a kubernetes Provider built from the kubeconfig it reports.
+// Resource graph: one preflight Command per node -> the rke-up Command (create/update run `rke up` on the admin
+// host; delete forgets the cluster, or removes it only when admin.removeClusterOnDestroy says so) -> a kubernetes
+// Provider built from the kubeconfig it reports.
+//
+// rke-up is one `command:local:Command` whatever the admin host: it reaches a node with the system ssh client
+// (pinned host keys) or runs here for `admin.host: local`. Moving the admin host is then an update of the same
+// resource (rke up on the new host with the state from the stack), never a create plus a delete of the old one.
 //
 // The rkestate lives in Pulumi state (it must survive a lost admin disk). It changes on every `rke up`, so it
 // cannot simply be fed back as an input (the next `pulumi up` would see a new stdin and run rke again): the
@@ -15,8 +20,10 @@ import { describeTarget, sshConnection } from "../shared/ssh";
 import { kubeApiServerUrl, pointKubeconfigAt } from "../shared/kubeconfig";
 import { rkeClusterYaml, rkeUpPlan, rkeYamlArgs } from "./clusterYml";
 import {
-    parseRkeUpOutput, PreviousRkeOutputs, rkeConfigBundle, rkeRestorePayload, rkeStageScripts,
+    adminHop, bastionHop, parseRkeUpOutput, PreviousRkeOutputs, rkeConfigBundle, rkeRestorePayload, rkeStageScripts,
 } from "./scripts";
+import { runOnHostStdin } from "../shared/sshCommand";
+import { clusterIdentifier } from "../shared/kubeconfig";
 import { sha256 } from "../shared/shell";
 
 /** Stack output names index.ts must export (the next deployment reads them back). */
@@ -51,6 +58,8 @@ export interface RkeClusterArgs {
     upAttempts?: number;
     /** Seconds between tries. Default 15. */
     retryDelaySeconds?: number;
+    /** The kubernetes Provider's clusterIdentifier. Default `rancher-ha/<project>/<stack>/rke`. */
+    clusterIdentifier?: string;
 }
 
 export class RkeCluster extends pulumi.ComponentResource {
@@ -89,13 +98,15 @@ export class RkeCluster extends pulumi.ComponentResource {
             .apply(([yml, p, k]) => rkeConfigBundle(yml, p, k)));
 
         const admin = s.admin;
-        const scripts = rkeStageScripts(s, { attempts: args.upAttempts, retryDelaySeconds: args.retryDelaySeconds });
-        const upScript = scripts.up;
-        const removeScript = scripts.remove;
+        const scripts = rkeStageScripts(s, { stack: pulumi.getStack(), attempts: args.upAttempts, retryDelaySeconds: args.retryDelaySeconds });
+        const upScript = scripts.upCommand;
+        const removeScript = scripts.deleteCommand;
+        const target = adminHop(s);
+        const bastion = target === "local" ? undefined : bastionHop(s);
         // Everything the rke-up Command gets except the restore payload: when this is unchanged, so is the payload.
         const where = admin.host === "local" ? "local"
-            : `${describeTarget(admin.host)} key ${admin.host.keyId}` +
-              (s.bastion ? ` via ${describeTarget(s.bastion)} key ${s.bastion.keyId}` : "");
+            : `${describeTarget(admin.host)} key ${admin.host.keyId} host key ${admin.host.hostKey ?? "unchecked"}` +
+              (s.bastion ? ` via ${describeTarget(s.bastion)} key ${s.bastion.keyId} host key ${s.bastion.hostKey ?? "unchecked"}` : "");
         const configHash = pulumi.secret(configBundle.apply(bundle =>
             sha256(JSON.stringify({ where, create: upScript, delete: removeScript, bundle }))));
 
@@ -107,7 +118,9 @@ export class RkeCluster extends pulumi.ComponentResource {
             rkeState: stringOrUndefined(prevState),
             rkeRestorePayload: stringOrUndefined(prevPayload),
         } satisfies PreviousRkeOutputs)));
-        const stdin = pulumi.secret(pulumi.all([configBundle, restorePayload]).apply(([c, r]) => c + r));
+        // The admin host's payload (config + restore), wrapped with the SSH keys and pinned host keys that reach it.
+        const stdin = pulumi.secret(pulumi.all([configBundle, restorePayload, keys])
+            .apply(([c, r, k]) => runOnHostStdin(target, c + r, k, bastion)));
 
         const preflights = s.nodes.map(node => {
             const check = scripts.preflight(node);
@@ -116,6 +129,7 @@ export class RkeCluster extends pulumi.ComponentResource {
                 connection: sshConnection(node, s.bastion),
                 create: check,
                 update: check,
+                addPreviousOutputInEnv: false,
             }, { parent: this });
         });
 
@@ -133,10 +147,10 @@ export class RkeCluster extends pulumi.ComponentResource {
             delete: removeScript,
             stdin,
             logging: "stderr" as const,
+            // The previous stdout is the kubeconfig and the state: never in an environment (and over 128 KiB).
+            addPreviousOutputInEnv: false,
         };
-        const up = admin.host === "local"
-            ? new command.local.Command(`${name}-up`, commandArgs, upOpts)
-            : new command.remote.Command(`${name}-up`, { ...commandArgs, connection: sshConnection(admin.host, s.bastion) }, upOpts);
+        const up = new command.local.Command(`${name}-up`, commandArgs, upOpts);
 
         const outputs = up.stdout.apply(parseRkeUpOutput);
         this.rkeState = pulumi.secret(outputs.apply(o => o.rkeState));
@@ -149,7 +163,12 @@ export class RkeCluster extends pulumi.ComponentResource {
         this.rkeConfigHash = pulumi.secret(pulumi.all([configHash, up.stdout]).apply(([h]) => h));
         this.rkeRestorePayload = pulumi.secret(pulumi.all([restorePayload, up.stdout]).apply(([p]) => p));
 
-        this.provider = new k8s.Provider(`${name}-k8s`, { kubeconfig: this.kubeconfig }, { parent: this });
+        // A stable identity, not derived from the kubeconfig: a new LB address, API port or rotated CA changes the
+        // kubeconfig, and without it the provider (and every resource under it: Rancher) would be replaced.
+        this.provider = new k8s.Provider(`${name}-k8s`, {
+            kubeconfig: this.kubeconfig,
+            clusterIdentifier: args.clusterIdentifier ?? clusterIdentifier(pulumi.getProject(), pulumi.getStack(), "rke"),
+        }, { parent: this });
 
         this.registerOutputs({
             kubeconfig: this.kubeconfig,

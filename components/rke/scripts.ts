@@ -8,6 +8,7 @@
 import { BundleFile, fileBundle, shellPath, shellQuote, SUDO_SH, UNPACK_BUNDLE_SH, script } from "../shared/shell";
 import { NodeSettings, StackSettings, STATE_SYNC_PATTERN } from "../config/types";
 import { describeTarget } from "../shared/ssh";
+import { runOnHostScript, SshHop } from "../shared/sshCommand";
 import { rkeClusterConfig, RkeRole, rkeYamlArgs } from "./clusterYml";
 
 /** File names RKE derives from `--config rancher-cluster.yml` (cluster/state.go, pki/util.go). */
@@ -22,7 +23,26 @@ export const RKE_FILES = {
     lastPlan: ".rancher-ha-last-plan",
     log: "rke.log",
     keys: "keys",
+    /** One rancher-ha run at a time in the work dir (flock), shared with `npm run ops`; the holder is in .owner. */
+    lock: ".rancher-ha.lock",
+    lockOwner: ".rancher-ha.lock.owner",
+    /** The detached `rke up` run: its script, pid, the config hash it runs, and its exit status once done. */
+    job: ".rancher-ha-rke-job",
+    /** sha256 of the last state reported to Pulumi, and of the last state the stack sent that this host took in. */
+    reported: ".rancher-ha-reported-state",
+    seen: ".rancher-ha-seen-state",
+    /** The stack's copy of the state, kept beside a different one found on the host (see the state check). */
+    fromStack: "rancher-cluster.rkestate.from-stack",
 } as const;
+
+/**
+ * The marker line a delete script carries when it removes a cluster (policy/rules.ts refuses any other): only
+ * `admin.removeClusterOnDestroy: true` renders one.
+ */
+export const CLUSTER_REMOVAL_OPT_IN_MARKER = "# rancher-ha: cluster removal opted in (admin.removeClusterOnDestroy)";
+
+/** Seconds a run waits for another one holding the work dir lock before it gives up, naming the holder. */
+export const LOCK_WAIT_SECONDS = 600;
 
 /** Names inside the stdin bundle. */
 const IN = {
@@ -83,6 +103,12 @@ export interface RkeUpScriptArgs {
     rkeVersion: string;
     /** How messages name the admin host, e.g. rancher@192.0.2.11:22 or "local". */
     hostLabel: string;
+    /** The Pulumi stack, named in the work dir lock. */
+    stack: string;
+    /** Seconds to wait for the detached rke up before giving up (it goes on). Default RKE_UP_WAIT_SECONDS. */
+    waitSeconds?: number;
+    /** Seconds to wait for another run holding the work dir lock. Default LOCK_WAIT_SECONDS. */
+    lockWaitSeconds?: number;
     /** Tries of `rke up` before giving up. Default 3. */
     attempts?: number;
     /** Seconds between tries. Default 15. */
@@ -94,17 +120,21 @@ export interface RkeUpScriptArgs {
     stateSync?: string;
 }
 
-/** Shell prelude shared by up and remove: variables, fail(), rke check, bundle unpacking into place. */
-function prelude(a: { workDir: string; rkePath: string; hostLabel: string }): string {
+/** Shell prelude shared by up and remove: variables, fail(), the lock function, stdin unpacked into $IN. */
+function prelude(a: { workDir: string; rkePath: string; hostLabel: string; stack: string; lockWaitSeconds?: number }): string {
     return `WORK=${shellPath(a.workDir)}
 RKE=${shellPath(a.rkePath)}
 HOST=${shellQuote(a.hostLabel)}
+STACK=${shellQuote(a.stack)}
 fail() { echo "rancher-ha: $HOST: $*" >&2; exit 1; }
+${takeLockSh(a.lockWaitSeconds)}
 ${unpackIntoWorkDirSh("incoming")}
 [ -s "$IN/${RKE_FILES.config}" ] || fail "no ${RKE_FILES.config} on stdin (rancher-ha internal error)"
-cd "$WORK"
-# SSH keys: keys/<keyId>, 0600; keys no longer referenced are removed.
-KEEP=" "
+cd "$WORK"`;
+}
+
+/** Moves the yml and keys from $IN into place (under the lock). SSH keys: keys/<keyId>, 0600; unused ones removed. */
+const INSTALL_FILES_SH = `KEEP=" "
 for f in "$IN"/${IN.keyPrefix}*; do
   [ -e "$f" ] || continue
   id=\${f##*/${IN.keyPrefix}}
@@ -118,7 +148,6 @@ for f in ${RKE_FILES.keys}/*; do
 done
 cmp -s "$IN/${RKE_FILES.config}" ${RKE_FILES.config} 2>/dev/null || mv -f "$IN/${RKE_FILES.config}" ${RKE_FILES.config}
 chmod 600 ${RKE_FILES.config}`;
-}
 
 function rkeBinaryCheck(version: string): string {
     return `WANT=${shellQuote(version)}
@@ -147,8 +176,33 @@ unpack_bundle "$IN"`;
 }
 
 /**
+ * `take_lock WHAT`: one rancher-ha run at a time in $WORK (rke up, rke remove and every `npm run ops` command):
+ * an flock on $WORK/.rancher-ha.lock, held on fd 9 until the process (and anything it started in the background
+ * that kept fd 9) exits, so a killed run never leaves a stale lock. A second run waits up to waitSeconds,
+ * then fails naming the holder (stack, what, pid, since). Needs $WORK, $HOST, $STACK and fail().
+ */
+export function takeLockSh(waitSeconds = LOCK_WAIT_SECONDS): string {
+    return `take_lock() {
+  command -v flock >/dev/null 2>&1 || fail "flock (util-linux) is not installed on this host; install it (apt-get install util-linux / dnf install util-linux)"
+  exec 9>>"$WORK/${RKE_FILES.lock}"
+  if ! flock -n 9; then
+    echo "rancher-ha: $HOST: waiting up to ${waitSeconds} s for another run in $WORK: $(cat "$WORK/${RKE_FILES.lockOwner}" 2>/dev/null || echo unknown)" >&2
+    flock -w ${waitSeconds} 9 || fail "another rancher-ha run holds $WORK/${RKE_FILES.lock}: $(cat "$WORK/${RKE_FILES.lockOwner}" 2>/dev/null || echo unknown); wait for it to finish and run again (the lock goes with its process: ps -p <pid>)"
+  fi
+  echo "$1, stack $STACK, pid $$, since $(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$WORK/${RKE_FILES.lockOwner}"
+}`;
+}
+
+/** Seconds the Command waits for a detached `rke up` (its customTimeouts allow 90 minutes). */
+export const RKE_UP_WAIT_SECONDS = 85 * 60;
+
+/**
  * `rke up` on the admin host. Idempotent: when the yml equals the one of the last successful run and both
  * output files exist, rke is not called and the files are reported again.
+ *
+ * rke runs detached from the SSH session (its own session, pid, log and exit status in the work dir): a dropped
+ * connection, a cancelled or timed-out `pulumi up` never kills it half-way. The script waits for it; a later run
+ * with the same config reattaches to it while it runs, or finds its result once done.
  */
 export function rkeUpScript(a: RkeUpScriptArgs): string {
     const attempts = a.attempts ?? 3;
@@ -160,20 +214,59 @@ export function rkeUpScript(a: RkeUpScriptArgs): string {
     if (a.stateSync !== undefined && !STATE_SYNC_PATTERN.test(a.stateSync)) {
         throw new Error(`rkeUpScript: stateSync "${a.stateSync}" must match ${STATE_SYNC_PATTERN}`);
     }
+    const waitSeconds = a.waitSeconds ?? RKE_UP_WAIT_SECONDS;
     return script(
         ...(a.stateSync ? [`# admin.stateSync: ${a.stateSync} (report the admin host's kubeconfig and state again)`] : []),
         prelude(a),
         rkeBinaryCheck(a.rkeVersion),
-        `# The state file holds the cluster's CA and certificates: restore it from the stack, never overwrite it.
-if [ ! -s ${F.state} ]; then
-  if [ -s "$IN/${IN.restoreState}" ]; then
+        `NEW=$(cat "$IN/${F.config}" "$IN/${F.plan}" | sha256sum | cut -d ' ' -f 1)
+JOB="$WORK/${F.job}"
+job_running() { [ -s "$JOB/pid" ] && [ ! -e "$JOB/rc" ] && kill -0 "$(cat "$JOB/pid")" 2>/dev/null; }
+# wait_job: streams the job's log to stderr until it has written its exit status (bounded).
+wait_job() {
+  off=$(wc -c < ${F.log} 2>/dev/null || echo 0)
+  end=$(( $(date +%s) + ${waitSeconds} ))
+  while [ ! -e "$JOB/rc" ]; do
+    size=$(wc -c < ${F.log} 2>/dev/null || echo 0)
+    if [ "$size" -gt "$off" ]; then tail -c +$((off + 1)) ${F.log} | head -c $((size - off)) >&2; off=$size; fi
+    if ! kill -0 "$(cat "$JOB/pid" 2>/dev/null || echo 0)" 2>/dev/null && [ ! -e "$JOB/rc" ]; then
+      fail "the detached rke up (pid $(cat "$JOB/pid" 2>/dev/null)) ended without an exit status (killed?); see $WORK/${F.log} and run pulumi up again"
+    fi
+    [ "$(date +%s)" -lt "$end" ] || fail "rke up is still running after ${waitSeconds} s (pid $(cat "$JOB/pid")); it goes on in the background: follow $WORK/${F.log}, then run pulumi up again to collect its result"
+    sleep 2
+  done
+  size=$(wc -c < ${F.log} 2>/dev/null || echo 0)
+  [ "$size" -le "$off" ] || tail -c +$((off + 1)) ${F.log} >&2
+}
+# A run of this same config still going (the SSH session of an earlier pulumi up was lost): reattach.
+if job_running && [ "$(cat "$JOB/hash" 2>/dev/null)" = "$NEW" ]; then
+  echo "rancher-ha: $HOST: an rke up of this same config started earlier is still running (pid $(cat "$JOB/pid")); waiting for it" >&2
+  wait_job
+fi
+take_lock "rke up"
+${INSTALL_FILES_SH}
+# The state file holds the cluster's CA and certificates: restore it from the stack, never overwrite it.
+sum() { sha256sum < "$1" | cut -d ' ' -f 1; }
+if [ -s "$IN/${IN.restoreState}" ]; then
+  GIVEN=$(sum "$IN/${IN.restoreState}")
+  if [ ! -s ${F.state} ]; then
     mv -f "$IN/${IN.restoreState}" ${F.state}
     chmod 600 ${F.state}
+    echo "$GIVEN" > ${F.seen}
     echo "rancher-ha: $HOST: ${F.state} was missing; restored it from the Pulumi stack" >&2
-  elif [ -e "$IN/${IN.clusterExists}" ]; then
-    fail "the cluster exists (Pulumi ran rke up before) but neither $WORK/${F.state} nor the stack has its state file; rke up without it would create new certificates and break the cluster. Put the state file back (from a backup, or: pulumi stack output --show-secrets rkeState > ${F.state}) in $WORK and run pulumi up again"
+  elif [ "$(sum ${F.state})" != "$GIVEN" ] && [ "$(cat ${F.reported} 2>/dev/null)" != "$GIVEN" ] && [ "$(cat ${F.seen} 2>/dev/null)" != "$GIVEN" ]; then
+    # The stack's state is one this host never reported nor took in: it comes from another admin host (admin.host
+    # moved away and back), so the copy here is older. Keep both and let the operator choose.
+    cp "$IN/${IN.restoreState}" ${F.fromStack}
+    chmod 600 ${F.fromStack}
+    fail "the state file here ($WORK/${F.state}) differs from the newer one in the Pulumi stack, which another admin host wrote (admin.host moved away and back?). Both are kept; rke did not run. If the stack's is right (the usual case): mv $WORK/${F.fromStack} $WORK/${F.state}. If this host's is right (an npm run ops command changed it here since): rm $WORK/${F.fromStack}, and set admin.stateSync once the config is back as it was. Then run pulumi up again"
+  else
+    echo "$GIVEN" > ${F.seen}
   fi
+elif [ ! -s ${F.state} ] && [ -e "$IN/${IN.clusterExists}" ]; then
+  fail "the cluster exists (Pulumi ran rke up before) but neither $WORK/${F.state} nor the stack has its state file; rke up without it would create new certificates and break the cluster. Put the state file back (from a backup, or: pulumi stack output --show-secrets rkeState > ${F.state}) in $WORK and run pulumi up again"
 fi
+rm -f ${F.fromStack}
 # Only worker-only nodes added or removed (same base fingerprint, no kept worker changed): rke up --update-only.
 only_workers_changed() {
   awk 'FNR == NR { if ($1 == "base") ob = $2; else if ($1 == "worker") ow[$2] = $3; next }
@@ -181,7 +274,6 @@ only_workers_changed() {
        $1 == "worker" && ($2 in ow) && ow[$2] != $3 { changed = 1 }
        END { exit !(ob != "" && ob == nb && !changed) }' "$1" "$2"
 }
-NEW=$(cat ${F.config} "$IN/${F.plan}" | sha256sum | cut -d ' ' -f 1)
 LAST=$(cat ${F.lastUp} 2>/dev/null || true)
 if [ "$LAST" = "$NEW" ] && [ -s ${F.state} ] && [ -s ${F.kubeconfig} ]; then
   MODE=unchanged
@@ -193,25 +285,51 @@ else
     MODE=update-only
     FLAGS="--update-only"
   fi
-  ATTEMPTS=${attempts}
-  n=1
-  : > ${F.log}
-  while :; do
-    echo "rancher-ha: $HOST: rke up $FLAGS --config ${F.config} (attempt $n of $ATTEMPTS)" >&2
-    { if "$RKE" up $FLAGS --config ${F.config} 2>&1; then echo 0 > "$IN/rc"; else echo $? > "$IN/rc"; fi; } | tee -a ${F.log} >&2
-    [ "$(cat "$IN/rc")" = 0 ] && break
-    if [ "$n" -ge "$ATTEMPTS" ]; then
-      echo "rancher-ha: $HOST: rke up failed $n time(s); last lines of $WORK/${F.log}:" >&2
-      tail -n 25 ${F.log} | sed 's/^/  | /' >&2
-      fail "rke up failed (exit $(cat "$IN/rc")) after $n attempt(s); see the rke output above (docs/troubleshooting.md lists the common causes), fix it and run pulumi up again"
-    fi
-    n=$((n + 1))
-    sleep ${delay}
-  done
-  { [ -s ${F.state} ] && [ -s ${F.kubeconfig} ]; } || fail "rke up succeeded but did not write ${F.state} and ${F.kubeconfig} in $WORK"
-  cp "$IN/${F.plan}" ${F.lastPlan}
+  # The detached run: retries like users do by hand, records success itself (so a result survives this session).
+  rm -rf "$JOB"
+  mkdir -m 700 "$JOB"
+  cp "$IN/${F.plan}" "$JOB/plan"
+  echo "$NEW" > "$JOB/hash"
+  cat > "$JOB/run.sh" <<RANCHER_HA_JOB
+echo \\$\\$ > "$JOB/pid"
+n=1
+while :; do
+  echo "rancher-ha: $HOST: rke up $FLAGS --config ${F.config} (attempt \\$n of ${attempts})"
+  if "$RKE" up $FLAGS --config ${F.config}; then rc=0; else rc=\\$?; fi
+  [ "\\$rc" = 0 ] && break
+  [ "\\$n" -ge ${attempts} ] && break
+  n=\\$((n + 1))
+  sleep ${delay}
+done
+if [ "\\$rc" = 0 ] && [ -s ${F.state} ] && [ -s ${F.kubeconfig} ]; then
+  cp "$JOB/plan" ${F.lastPlan}
   echo "$NEW" > ${F.lastUp}
+elif [ "\\$rc" = 0 ]; then
+  echo "rancher-ha: $HOST: rke up succeeded but did not write ${F.state} and ${F.kubeconfig} in $WORK"
+  rc=1
 fi
+echo "\\$n \\$rc" > "$JOB/rc.tmp" && mv "$JOB/rc.tmp" "$JOB/rc"
+RANCHER_HA_JOB
+  : > ${F.log}
+  echo "rke up job, pid pending" > ${F.lockOwner}
+  # Its own session (setsid), stdin from /dev/null, output to the log: nothing ties it to this SSH session. It
+  # inherits fd 9, so it holds the work dir lock until it ends.
+  if command -v setsid >/dev/null 2>&1; then
+    setsid sh "$JOB/run.sh" < /dev/null >> ${F.log} 2>&1 &
+  else
+    nohup sh "$JOB/run.sh" < /dev/null >> ${F.log} 2>&1 &
+  fi
+  echo $! > "$JOB/pid"
+  echo "rke up job, stack $STACK, pid $!, since $(date -u +%Y-%m-%dT%H:%M:%SZ)" > ${F.lockOwner}
+  wait_job
+  read -r TRIES RC < "$JOB/rc"
+  if [ "$RC" != 0 ]; then
+    echo "rancher-ha: $HOST: rke up failed $TRIES time(s); last lines of $WORK/${F.log}:" >&2
+    tail -n 25 ${F.log} | sed 's/^/  | /' >&2
+    fail "rke up failed (exit $RC) after $TRIES attempt(s); see the rke output above (docs/troubleshooting.md lists the common causes), fix it and run pulumi up again"
+  fi
+fi
+sum ${F.state} > ${F.reported}
 # Outputs for Pulumi (secret): one framed block, base64, on stdout.
 echo ${shellQuote(FRAME_BEGIN)}
 echo "mode $MODE"
@@ -225,6 +343,7 @@ export interface RkeRemoveScriptArgs {
     workDir: string;
     rkePath: string;
     hostLabel: string;
+    stack: string;
     /** Node addresses, for the message saying what is wiped. */
     nodes: string[];
 }
@@ -233,27 +352,57 @@ export interface RkeRemoveScriptArgs {
 export function rkeRemoveWarning(nodes: string[]): string {
     return `rke remove --force wipes the cluster on ${nodes.join(", ")}: the Kubernetes containers (etcd, ` +
         "kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy, nginx-proxy) and the directories " +
-        "/etc/kubernetes, /var/lib/etcd (all cluster data, including Rancher's), /etc/cni, /opt/cni, /var/lib/cni, " +
-        "/var/run/calico; RKE's documentation says etcd snapshots (local and S3) are removed too, so copy any you want " +
-        "to keep before destroying. Pods' data on the nodes is not removed.";
+        "/etc/kubernetes, /var/lib/etcd (all cluster data, Rancher data included), /etc/cni, /opt/cni, /var/lib/cni, " +
+        "/var/run/calico; the RKE documentation says etcd snapshots (local and S3) are removed too, so copy any you want " +
+        "to keep before destroying. Data that pods wrote to the nodes is not removed.";
 }
 
-/** The Command's delete: `rke remove --force` with the files create wrote (re-written from stdin if lost). */
+/**
+ * Removes everything rancher-ha and `npm run ops` wrote in the work dir (run in it, after rke remove): the yml
+ * (registry password, S3 key), keys, states, kubeconfigs and their dated copies, logs. Only the lock file stays
+ * (held until the script ends; it holds nothing).
+ */
+export const WIPE_WORKDIR_SH = `rm -rf ${RKE_FILES.keys} "$WORK/${RKE_FILES.job}"
+for f in ${RKE_FILES.config} ${RKE_FILES.state}* ${RKE_FILES.kubeconfig}* ${RKE_FILES.lastUp} ${RKE_FILES.lastPlan} ${RKE_FILES.reported} ${RKE_FILES.seen} ${RKE_FILES.plan} ${RKE_FILES.log} ops.log snapshots.log ${RKE_FILES.lockOwner}; do
+  rm -f "$f"
+done`;
+
+/**
+ * `rke remove --force` with the files create wrote (re-written from stdin if lost), then every file rancher-ha and
+ * `npm run ops` left in the work dir. Only rendered when the stack opted in (admin.removeClusterOnDestroy) or for
+ * `npm run ops -- remove-cluster`; it carries CLUSTER_REMOVAL_OPT_IN_MARKER.
+ */
 export function rkeRemoveScript(a: RkeRemoveScriptArgs): string {
     const F = RKE_FILES;
     return script(
+        CLUSTER_REMOVAL_OPT_IN_MARKER,
         prelude(a),
-        `echo ${shellQuote(`rancher-ha: ${rkeRemoveWarning(a.nodes)}`)} >&2
-command -v "$RKE" >/dev/null 2>&1 || fail "rke not found (admin.rkePath: $RKE), so the cluster cannot be removed; install rke and run pulumi destroy again, or remove the nodes by hand and drop the resource with pulumi state delete"
+        `take_lock "rke remove"
+${INSTALL_FILES_SH}
+echo ${shellQuote(`rancher-ha: ${rkeRemoveWarning(a.nodes)}`)} >&2
+command -v "$RKE" >/dev/null 2>&1 || fail "rke not found (admin.rkePath: $RKE), so the cluster cannot be removed; install rke and run again, or remove the nodes by hand"
 { if "$RKE" remove --force --config ${F.config} 2>&1; then echo 0 > "$IN/rc"; else echo $? > "$IN/rc"; fi; } | tee ${F.log} >&2
 if [ "$(cat "$IN/rc")" != 0 ]; then
-  fail "rke remove failed (exit $(cat "$IN/rc")); see the output above and $WORK/${F.log}, fix it and run pulumi destroy again"
+  fail "rke remove failed (exit $(cat "$IN/rc")); see the output above and $WORK/${F.log}, fix it and run again"
 fi
-rm -f ${F.config} ${F.state} ${F.kubeconfig} ${F.lastUp} ${F.lastPlan}
-rm -rf ${F.keys}
-echo "rancher-ha: $HOST: cluster removed" >&2`,
+${WIPE_WORKDIR_SH}
+echo "rancher-ha: $HOST: cluster removed; $WORK holds no secrets any more" >&2`,
     );
 }
+
+/**
+ * The delete of the rke-up Command by default: the cluster stays. Runs on the machine running Pulumi and reaches no
+ * host; it says what stays where and how to remove the cluster on purpose.
+ */
+export function rkeForgetScript(a: { workDir: string; hostLabel: string; stack: string; nodes: string[] }): string {
+    const msg = `rancher-ha: the Kubernetes cluster on ${a.nodes.join(", ")} is KEPT: pulumi destroy forgets it but never ` +
+        `removes it unless admin.removeClusterOnDestroy is true. What stays: the cluster itself, and in ${a.workDir} on ` +
+        `the admin host (${a.hostLabel}) its rancher-cluster.yml, SSH keys, state file and kubeconfig (with the dated ` +
+        `copies npm run ops made), which are the admin credentials of the cluster. To remove the cluster on purpose: ` +
+        `npm run ops -- remove-cluster --stack ${a.stack} --yes`;
+    return script(`echo ${shellQuote(msg)} >&2`);
+}
+
 
 export interface RkePortCheck {
     port: number;
@@ -462,28 +611,52 @@ export function rkeRestorePayload(configHash: string, previous: PreviousRkeOutpu
 export interface RkeStageScripts {
     /** How messages name the admin host. */
     hostLabel: string;
-    /** create/update of the rke-up Command. */
+    /** What runs on the admin host for the rke-up Command's create/update: rke up. */
     up: string;
-    /** delete of the rke-up Command: rke remove. */
+    /** What runs on the admin host to remove the cluster (only with admin.removeClusterOnDestroy, or ops remove-cluster). */
     remove: string;
+    /** The rke-up Command's create/update, run where Pulumi runs: `up` on the admin host over ssh (or here). */
+    upCommand: string;
+    /** The rke-up Command's delete: forget the cluster (default), or remove it when the stack opted in. */
+    deleteCommand: string;
     /** The preflight check of one node. */
     preflight: (node: NodeSettings) => string;
 }
 
-export function rkeStageScripts(s: StackSettings, opts: { attempts?: number; retryDelaySeconds?: number } = {}): RkeStageScripts {
+/** The admin host as one SSH hop of runOnHostScript, or "local". */
+export function adminHop(s: Pick<StackSettings, "admin">): SshHop | "local" {
+    const h = s.admin.host;
+    return h === "local" ? "local" : { address: h.address, port: h.port, user: h.user, keyId: h.keyId, hostKey: h.hostKey };
+}
+
+export function bastionHop(s: Pick<StackSettings, "bastion">): SshHop | undefined {
+    const b = s.bastion;
+    return b && { address: b.address, port: b.port, user: b.user, keyId: b.keyId, hostKey: b.hostKey };
+}
+
+export function rkeStageScripts(s: StackSettings, opts: { stack: string; attempts?: number; retryDelaySeconds?: number }): RkeStageScripts {
     const admin = s.admin;
     const hostLabel = admin.host === "local" ? "local" : describeTarget(admin.host);
     // Swap only blocks kubelet when the yml says fail_swap_on (rkeOverrides may): the kubelet settings do not
     // depend on the LB address, so the yml rendered without one tells.
     const services = (rkeClusterConfig(rkeYamlArgs(s, "")).services ?? {}) as { kubelet?: { fail_swap_on?: boolean } };
     const failSwapOn = services.kubelet?.fail_swap_on === true;
+    const nodes = s.nodes.map(n => n.address);
+    const up = rkeUpScript({
+        workDir: admin.workDir, rkePath: admin.rkePath, rkeVersion: s.versions.rke, hostLabel, stack: opts.stack,
+        attempts: opts.attempts, retryDelaySeconds: opts.retryDelaySeconds, stateSync: admin.stateSync,
+    });
+    const remove = rkeRemoveScript({ workDir: admin.workDir, rkePath: admin.rkePath, hostLabel, stack: opts.stack, nodes });
+    const target = adminHop(s);
+    const bastion = target === "local" ? undefined : bastionHop(s);
     return {
         hostLabel,
-        up: rkeUpScript({
-            workDir: admin.workDir, rkePath: admin.rkePath, rkeVersion: s.versions.rke, hostLabel,
-            attempts: opts.attempts, retryDelaySeconds: opts.retryDelaySeconds, stateSync: admin.stateSync,
-        }),
-        remove: rkeRemoveScript({ workDir: admin.workDir, rkePath: admin.rkePath, hostLabel, nodes: s.nodes.map(n => n.address) }),
+        up,
+        remove,
+        upCommand: runOnHostScript(target, up, bastion),
+        deleteCommand: admin.removeClusterOnDestroy
+            ? `${CLUSTER_REMOVAL_OPT_IN_MARKER}\n${runOnHostScript(target, remove, bastion)}`
+            : rkeForgetScript({ workDir: admin.workDir, hostLabel, stack: opts.stack, nodes }),
         preflight: node => rkePreflightScript({
             nodeLabel: describeTarget(node),
             roles: node.roles,

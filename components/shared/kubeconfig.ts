@@ -43,3 +43,11 @@ export function kubeconfigServer(kubeconfig: string): string | undefined {
     const cluster = doc?.clusters?.find(c => c.name === ctx?.context?.cluster) ?? doc?.clusters?.[0];
     return cluster?.cluster?.server;
 }
+
+/**
+ * The kubernetes Provider's clusterIdentifier for a stack's cluster: it names the cluster, not how it is reached, so
+ * a changed kubeconfig (LB address, port, rotated certificates) updates the provider instead of replacing it.
+ */
+export function clusterIdentifier(project: string, stack: string, distribution: string): string {
+    return `rancher-ha/${project}/${stack}/${distribution}`;
+}

@@ -4,7 +4,8 @@ import type { SshTarget } from "../config/types";
 
 /**
  * Connection for a host, through the bastion when one is configured. The private keys are secrets, and
- * the provider marks the whole connection secret in state.
+ * the provider marks the whole connection secret in state. Each hop pins its host key: without one the provider
+ * accepts any host (InsecureIgnoreHostKey); with one it also offers only that key's algorithm, hence ed25519.
  */
 export function sshConnection(target: SshTarget, bastion?: SshTarget): command.types.input.remote.ConnectionArgs {
     return {
@@ -12,6 +13,7 @@ export function sshConnection(target: SshTarget, bastion?: SshTarget): command.t
         port: target.port,
         user: target.user,
         privateKey: target.privateKey,
+        hostKey: target.hostKey,
         // Hosts that are rebooting or still booting get a few tries before the step fails.
         dialErrorLimit: 10,
         perDialTimeout: 15,
@@ -20,6 +22,7 @@ export function sshConnection(target: SshTarget, bastion?: SshTarget): command.t
             port: bastion.port,
             user: bastion.user,
             privateKey: bastion.privateKey,
+            hostKey: bastion.hostKey,
             dialErrorLimit: 10,
             perDialTimeout: 15,
         },

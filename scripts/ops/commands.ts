@@ -5,17 +5,19 @@ import * as https from "https";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { keyId } from "../../components/config";
+import { hostKeyFingerprint, hostKeyFor, normaliseHostKey, parseKnownHosts } from "../../components/config/hostKeys";
+import { rkeRemoveWarning } from "../../components/rke/scripts";
 import { rkeYamlArgs } from "../../components/rke/clusterYml";
 import { agentCaChecksum, agentRedeployBundle, agentRedeployScript } from "./agentRedeploy";
 import {
     certRotateScript, installRecoveredBundle, installRecoveredScript, OpsWorkDirArgs, parseOpsResult, recoverStateScript,
-    RecoveredFiles, ROTATABLE_SERVICES, snapshotNameProblem, snapshotRestoreScript, snapshotSaveScript,
+    RecoveredFiles, removeClusterScript, ROTATABLE_SERVICES, snapshotNameProblem, snapshotRestoreScript, snapshotSaveScript,
 } from "./remoteScripts";
 import { rkeClusterYaml, rkeKeyPath } from "../../components/rke/clusterYml";
 import {
     fullStateFromObject, parseRkeState, ParsedRkeState, rebuildClusterYml, recoverStackConfig, RecoveryNote,
 } from "./rkeRecovery";
-import { readStackFile, toolSettings } from "../stackFile";
+import { readStackFile, toolSettings, withoutHostKeyCheck } from "../stackFile";
 import { flag, list, ParsedArgs, str } from "./args";
 import { expandHome, RemoteTarget, runScript, sshCommandFor } from "./remote";
 import { adminTarget, keyFileFor, loadStack, OpsStack, readKeyFile } from "./stack";
@@ -390,4 +392,129 @@ export async function agentsRedeploy(o: Opts, io: Io): Promise<number> {
             "Continuous Delivery in the Rancher UI so fleet-agent gets the new CA too (Rancher docs, updating a private CA).\n");
     }
     return 0;
+}
+
+// ---- remove-cluster ----
+
+/** `npm run ops -- remove-cluster`: the one way to wipe a cluster unless the stack opted in to it on destroy. */
+export async function removeCluster(o: Opts, io: Io): Promise<number> {
+    const c = workDirContext(o);
+    const nodes = c.stack.settings.nodes.map(n => n.address);
+    if (!flag(o, "yes")) {
+        io.out(`remove-cluster WIPES the cluster of stack ${c.name}: ${rkeRemoveWarning(nodes)}\n` +
+            `Then it removes the files rancher-ha kept in ${c.args.workDir} on ${c.args.hostLabel}. ` +
+            `Take a snapshot first if you may want the data back (npm run ops -- snapshot-save --stack ${c.name}).\n` +
+            `To go ahead: npm run ops -- remove-cluster --stack ${c.name} --yes\n`);
+        return 1;
+    }
+    const res = await runOnAdmin(c, io, removeClusterScript({ ...c.args, nodes }));
+    if (!res) {
+        return 1;
+    }
+    io.out(`The cluster of stack ${c.name} is removed (${nodes.join(", ")}), and ${c.args.workDir} on ${c.args.hostLabel} ` +
+        "holds none of its files any more. If the stack still has resources, pulumi destroy forgets them.\n");
+    return 0;
+}
+
+// ---- host-keys ----
+
+interface ScannedHost {
+    /** The config key of the host: loadBalancer, nodes[0], bastion. */
+    key: string;
+    address: string;
+    port: number;
+    pinned?: string;
+    behindBastion: boolean;
+}
+
+/** `ssh-keyscan` lines for some hosts, run here or on the bastion. */
+async function keyscan(hosts: ScannedHost[], via: RemoteTarget | "local", io: Io, sshOptions: string[]): Promise<string> {
+    const cmd = hosts.map(h => `ssh-keyscan -T 10 -p ${h.port} -t ed25519,ecdsa,rsa ${shellWord(h.address)} 2>/dev/null || true`).join("\n");
+    const r = await runScript(via, `command -v ssh-keyscan >/dev/null 2>&1 || { echo "ssh-keyscan (OpenSSH client) is not installed" >&2; exit 1; }\n${cmd}\n`,
+        "", { sshOptions, progress: io.err, timeoutMs: 120000 });
+    if (r.code !== 0) {
+        throw new OpsError(`ssh-keyscan ${via === "local" ? "here" : `on ${via.user}@${via.address}`} failed (exit ${r.code}): ${r.stderr.trim()}`);
+    }
+    return r.stdout;
+}
+
+function shellWord(s: string): string {
+    if (!/^[A-Za-z0-9.:_-]+$/.test(s)) {
+        throw new OpsError(`"${s}" is not a host name or address`);
+    }
+    return s;
+}
+
+/**
+ * `npm run ops -- host-keys`: the SSH host key of every host of the stack, scanned now (hosts behind the bastion
+ * from the bastion), with their fingerprints to check and the `pulumi config set` lines that pin them. Exit 3 when a
+ * scanned key differs from the one the stack pins (a reinstalled host, or someone else answering).
+ */
+export async function hostKeys(o: Opts, io: Io): Promise<number> {
+    const name = stackName(o);
+    const file = readStackFile(cwdOf(o), name);
+    // The keys may be missing (that is why this runs): read the stack as if they were not required.
+    const { settings: s } = toolSettings({ ...file, raw: withoutHostKeyCheck(file.raw) });
+    const originalPins = toolPins(file);
+    const behind = s.bastion !== undefined;
+    const hosts: ScannedHost[] = [
+        { key: "loadBalancer", address: s.loadBalancer.address, port: s.loadBalancer.port, behindBastion: behind },
+        ...s.nodes.map((n, i) => ({ key: `nodes[${i}]`, address: n.address, port: n.port, behindBastion: behind })),
+        ...(s.bastion ? [{ key: "bastion", address: s.bastion.address, port: s.bastion.port, behindBastion: false }] : []),
+    ].map(h => ({ ...h, pinned: originalPins[h.key] }));
+    const sshOptions = list(o, "ssh-option");
+    let scanned = await keyscan(hosts.filter(h => !h.behindBastion), "local", io, sshOptions);
+    const bastionHost = hosts.find(h => h.key === "bastion");
+    if (s.bastion && bastionHost) {
+        const found = hostKeyFor(parseKnownHosts(scanned), s.bastion.address, s.bastion.port);
+        const via: RemoteTarget = {
+            address: s.bastion.address, port: s.bastion.port, user: s.bastion.user,
+            keyFile: keyFileFor(file.raw, (file.raw.bastion ?? {}) as Record<string, unknown>, str(o, "identity")),
+            hostKey: bastionHost.pinned ?? found,
+        };
+        scanned += await keyscan(hosts.filter(h => h.behindBastion), via, io, sshOptions);
+    }
+    const entries = parseKnownHosts(scanned);
+    let differs = 0;
+    let missing = 0;
+    const lines: string[] = [];
+    for (const h of hosts) {
+        const key = hostKeyFor(entries, h.address, h.port);
+        const where = `${h.key} (${h.address}:${h.port}${h.behindBastion ? ", via the bastion" : ""})`;
+        if (!key) {
+            missing++;
+            io.out(`${where}: no answer to ssh-keyscan; check the host is up and its SSH port is ${h.port}\n`);
+            continue;
+        }
+        const state = h.pinned === undefined ? "not pinned yet" : h.pinned === key ? "pinned: matches" : "pinned: DIFFERS from the stack's";
+        if (h.pinned !== undefined && h.pinned !== key) {
+            differs++;
+        }
+        io.out(`${where}: ${hostKeyFingerprint(key)}  ${state}\n`);
+        if (h.pinned !== key) {
+            lines.push(`pulumi config set --stack ${name} --path '${file.project}:${h.key}.hostKey' '${key}'`);
+        }
+    }
+    io.out("\nCheck each fingerprint against the host's own before you trust it (on its console: " +
+        "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub); ssh-keyscan believes whoever answers.\n");
+    if (lines.length > 0) {
+        io.out(`Then pin them:\n${lines.map(l => `  ${l}\n`).join("")}`);
+    }
+    if (differs > 0) {
+        io.err(`rancher-ha ops host-keys: ${differs} host(s) present a key other than the one the stack pins: a reinstalled host, ` +
+            "or someone else at its address. Find out which before you pin the new key.\n");
+        return 3;
+    }
+    return missing > 0 ? 1 : 0;
+}
+
+/** The host keys the stack file itself pins, by config key (hostKey settings only). */
+function toolPins(file: { raw: Record<string, unknown> }): Record<string, string | undefined> {
+    const out: Record<string, string | undefined> = {};
+    const pin = (v: unknown) => (typeof v === "object" && v !== null && typeof (v as any).hostKey === "string"
+        ? normaliseHostKey((v as any).hostKey) : undefined);
+    out.loadBalancer = pin(file.raw.loadBalancer);
+    out.bastion = pin(file.raw.bastion);
+    (Array.isArray(file.raw.nodes) ? file.raw.nodes : []).forEach((n, i) => { out[`nodes[${i}]`] = pin(n); });
+    return out;
 }

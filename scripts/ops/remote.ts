@@ -12,6 +12,12 @@ export interface SshEndpoint {
     user: string;
     /** Private key file; undefined: the ssh agent / ssh config decides. */
     keyFile?: string;
+    /**
+     * The host key the stack pins (`<type> <base64>`): ssh then accepts that key only (StrictHostKeyChecking=yes
+     * against a private known_hosts). Undefined: ssh's own known_hosts and settings decide (recover --from a host
+     * the stack does not list yet; ssh.insecureIgnoreHostKeys).
+     */
+    hostKey?: string;
 }
 
 export interface RemoteTarget extends SshEndpoint {
@@ -25,6 +31,8 @@ export interface RunOptions {
     progress?: (chunk: string) => void;
     /** Kill after this many ms. Default 2 h (a snapshot restore of a big cluster takes a while). */
     timeoutMs?: number;
+    /** known_hosts holding the pinned keys (runScript writes it). */
+    knownHostsFile?: string;
 }
 
 export interface RunResult {
@@ -38,7 +46,12 @@ export function expandHome(p: string): string {
 }
 
 function endpointArgs(e: SshEndpoint, o: RunOptions): string[] {
+    // Pinned first: ssh takes the first value of an option, so no --ssh-option can loosen the check.
+    const pinned = e.hostKey !== undefined && o.knownHostsFile !== undefined
+        ? ["-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${o.knownHostsFile}`, "-o", "GlobalKnownHostsFile=/dev/null"]
+        : [];
     return [
+        ...pinned,
         "-p", String(e.port), "-o", "BatchMode=yes", "-o", "ConnectTimeout=15",
         ...(e.keyFile ? ["-i", e.keyFile, "-o", "IdentitiesOnly=yes"] : []),
         ...(o.sshOptions ?? []).flatMap(x => ["-o", x]),
@@ -67,17 +80,31 @@ export function runScript(target: RemoteTarget | "local", script: string, stdin:
         return Promise.reject(new Error(`SSH key ${target.keyFile} not found; pass --identity <file> or load the key into your ssh agent`));
     }
     const progress = o.progress ?? (c => process.stderr.write(c));
+    // The pinned host keys go to a private known_hosts file for this run only.
+    const hops = target === "local" ? [] : [target, ...(target.bastion ? [target.bastion] : [])];
+    const pinned = hops.filter(h => h.hostKey !== undefined);
+    let dir: string | undefined;
+    let argv = args as string[];
+    if (target !== "local" && pinned.length > 0) {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "rancher-ha-ops-ssh-"));
+        const knownHostsFile = path.join(dir, "known_hosts");
+        fs.writeFileSync(knownHostsFile, pinned.map(h => `${h.port === 22 ? h.address : `[${h.address}]:${h.port}`} ${h.hostKey}\n`).join(""),
+            { mode: 0o600 });
+        argv = [...sshArgv(target, { ...o, knownHostsFile }), script];
+    }
+    const cleanup = () => { if (dir) { fs.rmSync(dir, { recursive: true, force: true }); } };
     return new Promise((resolve, reject) => {
-        const child = spawn(cmd, args as string[], { stdio: ["pipe", "pipe", "pipe"] });
+        const child = spawn(cmd, argv, { stdio: ["pipe", "pipe", "pipe"] });
         let stdout = "";
         let stderr = "";
         child.stdout.on("data", d => { stdout += d; });
         child.stderr.on("data", d => { stderr += d; progress(String(d)); });
         child.stdin.on("error", () => undefined); // the script may finish before reading its stdin
         const timer = setTimeout(() => child.kill("SIGKILL"), o.timeoutMs ?? 2 * 3600 * 1000);
-        child.on("error", e => { clearTimeout(timer); reject(e); });
+        child.on("error", e => { clearTimeout(timer); cleanup(); reject(e); });
         child.on("close", code => {
             clearTimeout(timer);
+            cleanup();
             resolve({ code: code ?? -1, stdout, stderr });
         });
         child.stdin.end(stdin);

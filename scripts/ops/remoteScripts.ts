@@ -9,7 +9,9 @@
 //   cluster, read with the node's own kubeconfig (kubecfg-kube-node.yaml) like RKE itself does.
 // install-recovered writes a recovered state, kubeconfig, cluster.yml and key into the work dir (0600), never
 //   replacing a different file unless asked, and then only after keeping a copy.
-import { RKE_FILES, RKE_HAVE_SH, unpackIntoWorkDirSh } from "../../components/rke/scripts";
+import {
+    CLUSTER_REMOVAL_OPT_IN_MARKER, RKE_FILES, RKE_HAVE_SH, rkeRemoveWarning, takeLockSh, unpackIntoWorkDirSh, WIPE_WORKDIR_SH,
+} from "../../components/rke/scripts";
 import { fileBundle, script, shellPath, shellQuote, SUDO_SH } from "../../components/shared/shell";
 
 const FRAME_BEGIN = "-----BEGIN RANCHER-HA OPS RESULT-----";
@@ -20,7 +22,6 @@ const FULL_STATE = "full-cluster-state";
 export const OPS_FILES = {
     log: "ops.log",
     snapshots: "snapshots.log",
-    lock: ".rancher-ha-ops.lock",
 } as const;
 
 /** RKE's `rke cert rotate --service` values (cmd/cert.go: the service container names). */
@@ -55,6 +56,8 @@ export interface OpsWorkDirArgs {
     stack: string;
     /** `ssh user@host -p port` prefix for the restore instructions, or undefined for a local admin host. */
     sshToAdmin?: string;
+    /** Seconds to wait for another run (pulumi up's rke, another ops command) holding the work dir lock. */
+    lockWaitSeconds?: number;
 }
 
 /** How to put lost work dir files back, as exact commands (the state from Pulumi, the rest rendered again). */
@@ -73,8 +76,10 @@ function workDirPrelude(a: OpsWorkDirArgs): string {
     return `WORK=${shellPath(a.workDir)}
 RKE=${shellPath(a.rkePath)}
 HOST=${shellQuote(a.hostLabel)}
+STACK=${shellQuote(a.stack)}
 HINT=${shellQuote(restoreHint(a))}
 fail() { echo "rancher-ha ops: $HOST: $*" >&2; exit 1; }
+${takeLockSh(a.lockWaitSeconds)}
 [ -d "$WORK" ] || fail "the admin work dir $WORK does not exist (lost disk or another admin host?); $HINT"
 cd "$WORK"
 MISSING=""
@@ -83,16 +88,15 @@ MISSING=""
 if [ -s ${F.config} ]; then
   for k in $(awk '$1 == "ssh_key_path:" || ($1 == "-" && $2 == "ssh_key_path:") { print $NF }' ${F.config} | tr -d '"' | sort -u); do
     # shellcheck disable=SC2088 # a literal ~/ in the yml, expanded here
-    # shellcheck disable=SC2088 # a literal ~/ in the yml, expanded here
     case "$k" in "~/"*) k="$HOME/\${k#"~/"}" ;; esac
     [ -r "$k" ] || MISSING="$MISSING $k"
   done
 fi
 [ -z "$MISSING" ] || fail "missing in $WORK:$MISSING; rke cannot work on the cluster without them. $HINT"
-# One operation at a time in this work dir.
-mkdir ${OPS_FILES.lock} 2>/dev/null || fail "another ops command is running in $WORK (if none is, one was killed: rmdir $WORK/${OPS_FILES.lock})"
+# One run at a time in this work dir: the lock pulumi up's rke runs take too.
+take_lock "npm run ops"
 TMP=$(mktemp -d "$WORK/.ops.XXXXXX")
-trap 'rm -rf "$TMP"; rmdir "$WORK/${OPS_FILES.lock}" 2>/dev/null || true' EXIT
+trap 'rm -rf "$TMP"' EXIT
 trap 'exit 1' HUP INT TERM
 WANT=${shellQuote(a.rkeVersion)}
 command -v "$RKE" >/dev/null 2>&1 || fail "rke not found (admin.rkePath: $RKE); install rke $WANT on the admin host"
@@ -173,6 +177,28 @@ backup ${F.kubeconfig} before-restore
 run_rke etcd snapshot-restore --config ${F.config} --name "$NAME"
 echo "restored $NAME" >> "$TMP/result"`,
         resultBlock(true),
+    );
+}
+
+export interface RemoveClusterArgs extends OpsWorkDirArgs {
+    /** Node addresses, for the message saying what is wiped. */
+    nodes: string[];
+}
+
+/**
+ * `npm run ops -- remove-cluster`: rke remove --force with the work dir's own files (pulumi destroy kept them), then
+ * every file rancher-ha left there. The one way to remove a cluster unless the stack opted in to removal on destroy.
+ */
+export function removeClusterScript(a: RemoveClusterArgs): string {
+    return script(
+        CLUSTER_REMOVAL_OPT_IN_MARKER.replace("(admin.removeClusterOnDestroy)", "(npm run ops -- remove-cluster --yes)"),
+        workDirPrelude(a),
+        `echo ${shellQuote(`rancher-ha ops: ${rkeRemoveWarning(a.nodes)}`)} >&2
+run_rke remove --force --config ${RKE_FILES.config}
+${WIPE_WORKDIR_SH}
+echo ${shellQuote(FRAME_BEGIN)}
+echo "removed"
+echo ${shellQuote(FRAME_END)}`,
     );
 }
 
@@ -296,6 +322,8 @@ export interface InstallRecoveredArgs {
     hostLabel: string;
     /** Replace files that differ (each kept as <file>.replaced-<time>). */
     replace: boolean;
+    /** The stack, named in the work dir lock. */
+    stack?: string;
 }
 
 export interface RecoveredFiles {
@@ -333,10 +361,13 @@ export function installRecoveredScript(a: InstallRecoveredArgs): string {
     return script(
         `WORK=${shellPath(a.workDir)}
 HOST=${shellQuote(a.hostLabel)}
+STACK=${shellQuote(a.stack ?? "")}
 fail() { echo "rancher-ha ops: $HOST: $*" >&2; exit 1; }
+${takeLockSh()}
 ${unpackIntoWorkDirSh("recovered")}
 [ -s "$IN/${F.state}" ] || fail "no state file on stdin (rancher-ha internal error)"
 cd "$WORK"
+take_lock "npm run ops -- recover"
 # target of an incoming file: keys go to keys/<keyId>
 dest() { case "$1" in key-*) echo "${F.keys}/\${1#key-}" ;; *) echo "$1" ;; esac; }
 CONFLICTS=""

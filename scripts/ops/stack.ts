@@ -44,12 +44,15 @@ function nodeRaw(raw: Raw, address: string): Raw {
 
 function bastionOf(s: StackSettings, raw: Raw, identity?: string): SshEndpoint | undefined {
     const b = s.bastion;
-    return b && { address: b.address, port: b.port, user: b.user, keyFile: keyFileFor(raw, obj(raw.bastion), identity) };
+    return b && { address: b.address, port: b.port, user: b.user, keyFile: keyFileFor(raw, obj(raw.bastion), identity), hostKey: b.hostKey };
 }
 
 /** Where to SSH for a stack host (a node, the admin host). */
-export function targetFor(s: StackSettings, raw: Raw, t: Pick<SshTarget, "address" | "port" | "user">, identity?: string): RemoteTarget {
-    return { address: t.address, port: t.port, user: t.user, keyFile: keyFileFor(raw, nodeRaw(raw, t.address), identity), bastion: bastionOf(s, raw, identity) };
+export function targetFor(s: StackSettings, raw: Raw, t: Pick<SshTarget, "address" | "port" | "user" | "hostKey">, identity?: string): RemoteTarget {
+    return {
+        address: t.address, port: t.port, user: t.user, keyFile: keyFileFor(raw, nodeRaw(raw, t.address), identity), hostKey: t.hostKey,
+        bastion: bastionOf(s, raw, identity),
+    };
 }
 
 export function adminTarget(s: StackSettings, raw: Raw, identity?: string): RemoteTarget | "local" {

@@ -4,7 +4,7 @@ import { ParseOptions } from "../../components/config";
 import { rkeYamlArgs } from "../../components/rke/clusterYml";
 import { rkeClusterConfig } from "../../components/rke/clusterYml";
 import { StackRenderer } from "./rkeRecovery";
-import { StackFile, toolSettings } from "../stackFile";
+import { StackFile, toolSettings, withoutHostKeyCheck } from "../stackFile";
 
 /** Keys whose recovered value is merged into the stack's (the others replace it). */
 const MERGED = ["versions", "cluster"];
@@ -27,7 +27,8 @@ export function stackRenderer(file: StackFile, opts: ParseOptions = {}): StackRe
         for (const k of pendingSecrets) {
             raw[k] = raw[k] ?? `<pending:${k}>`;
         }
-        const { settings } = toolSettings({ ...file, raw }, opts);
+        // Host keys do not change the yml, and recovered nodes have none pinned yet.
+        const { settings } = toolSettings({ ...file, raw: withoutHostKeyCheck(raw) }, opts);
         return rkeClusterConfig(rkeYamlArgs(settings, settings.loadBalancer.address, { registryPassword: "<secret>", s3SecretKey: "<secret>" }));
     };
 }

@@ -67,7 +67,7 @@ export function reviewArtifacts(input: ReviewInput): ReviewArtifact[] {
     const notes: string[] = [];
     const files = [
         ...loadBalancerArtifacts(s),
-        ...rkeArtifacts(s, lbAddress),
+        ...rkeArtifacts(s, lbAddress, input.stack),
         ...certManagerArtifacts(s, notes),
         ...rancherArtifacts(s, notes),
         ...hostAliasesArtifacts(s, notes),
@@ -93,14 +93,14 @@ function loadBalancerArtifacts(s: StackSettings): ReviewArtifact[] {
     ];
 }
 
-function rkeArtifacts(s: StackSettings, lbAddress: string): ReviewArtifact[] {
+function rkeArtifacts(s: StackSettings, lbAddress: string, stack: string): ReviewArtifact[] {
     const dir = STAGE_DIRS.rke;
     // Each secret the yml would hold is shown as its placeholder (the component unwraps the real ones).
     const args = rkeYamlArgs(s, lbAddress, {
         registryPassword: s.privateRegistry?.password !== undefined ? redacted("privateRegistryPassword") : undefined,
         s3SecretKey: s.etcdSnapshots.s3?.secretKey !== undefined ? redacted("etcdS3SecretKey") : undefined,
     });
-    const scripts = rkeStageScripts(s);
+    const scripts = rkeStageScripts(s, { stack });
     return [
         {
             path: `${dir}/rancher-cluster.yml`,
@@ -117,7 +117,14 @@ function rkeArtifacts(s: StackSettings, lbAddress: string): ReviewArtifact[] {
             about: `runs rke up on the admin host (${scripts.hostLabel}); the yml, SSH keys and state arrive on stdin`,
             content: scripts.up,
         },
-        { path: `${dir}/rke-remove.sh`, about: "runs rke remove --force (pulumi destroy): wipes the cluster", content: scripts.remove },
+        {
+            path: `${dir}/rke-up-command.sh`,
+            about: "the rke-up Command's create/update, where Pulumi runs: rke-up.sh on the admin host over ssh with the pinned host key",
+            content: scripts.upCommand,
+        },
+        s.admin.removeClusterOnDestroy
+            ? { path: `${dir}/destroy.sh`, about: "the rke-up Command's delete: admin.removeClusterOnDestroy is true, so pulumi destroy runs rke remove --force and WIPES the cluster", content: scripts.deleteCommand }
+            : { path: `${dir}/destroy.sh`, about: "the rke-up Command's delete: forgets the cluster and keeps it (admin.removeClusterOnDestroy is false)", content: scripts.deleteCommand },
     ];
 }
 

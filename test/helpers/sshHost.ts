@@ -28,6 +28,10 @@ export interface SshHost {
     binDir: string;
     /** The sshd_config this host's sshd runs with. */
     configPath: string;
+    /** This sshd's host key as a stack pins it: `ssh-ed25519 <base64>`. */
+    hostKey: string;
+    /** A known_hosts file holding hostKey for this host (what `run` checks against). */
+    knownHostsPath: string;
     /** Runs a command string over SSH with optional stdin. Bounded by timeoutMs (default 60 s). */
     run(command: string, stdin?: string, timeoutMs?: number): Promise<RunResult>;
     stop(): Promise<void>;
@@ -95,6 +99,9 @@ export async function startSshHost(opts: SshHostOptions = {}): Promise<SshHost> 
     fs.mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
 
     const port = await freePort();
+    const hostKey = fs.readFileSync(path.join(dir, "host_key.pub"), "utf8").trim().split(/\s+/).slice(0, 2).join(" ");
+    const knownHostsPath = path.join(dir, "known_hosts");
+    fs.writeFileSync(knownHostsPath, `[127.0.0.1]:${port} ${hostKey}\n`);
     const config = path.join(dir, "sshd_config");
     fs.writeFileSync(config, [
         `Port ${port}`,
@@ -127,7 +134,9 @@ export async function startSshHost(opts: SshHostOptions = {}): Promise<SshHost> 
     const run = (command: string, stdin?: string, timeoutMs = 60000) => new Promise<RunResult>((resolve, reject) => {
         const child = spawn("ssh", [
             "-p", String(port), "-i", keyPath,
-            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+            // Pinned, as every connection the program makes: the test host's own key only.
+            "-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${knownHostsPath}`, "-o", "GlobalKnownHostsFile=/dev/null",
+            "-o", "BatchMode=yes",
             "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10",
             `${user}@127.0.0.1`, command,
         ], { stdio: ["pipe", "pipe", "pipe"] });
@@ -155,6 +164,8 @@ export async function startSshHost(opts: SshHostOptions = {}): Promise<SshHost> 
         home,
         binDir,
         configPath: config,
+        hostKey,
+        knownHostsPath,
         run,
         stop: async () => {
             if (proc.exitCode === null) {

@@ -20,6 +20,8 @@ import { AGENT_PATHS, FakeAgentApi, kubeconfigFor } from "../fixtures/rke/fakeAg
 import { runWithStdin } from "../helpers/run";
 import { main } from "../../scripts/ops";
 import { FIXTURES, ROOT } from "../helpers/paths";
+import { HOST_KEYS } from "../fixtures/hostKeys";
+import { hostKeyFingerprint } from "../../components/config/hostKeys";
 
 const FIXTURE = fs.readFileSync(path.join(FIXTURES, "rke/recovered.rkestate.json"), "utf8");
 
@@ -46,20 +48,22 @@ describe("scripts/ops (npm run ops) end to end", function () {
     let host: SshHost;
     let dir: string;
     let work: string;
-    const SSH = ["--ssh-option", "StrictHostKeyChecking=no", "--ssh-option", "UserKnownHostsFile=/dev/null", "--ssh-option", "LogLevel=ERROR"];
-    const common = () => ["--stack", "test", "--cwd", dir, ...SSH];
+    // Every SSH connection checks the host key the stack pins: no ssh option loosens it.
+    const common = () => ["--stack", "test", "--cwd", dir];
 
     /** Pulumi.test.yaml: the sshd test host is the first node and so the admin host. */
     function writeStack(withNodes: boolean): void {
         const config: Record<string, unknown> = {
             "rancher-ha:hostname": "rancher.example.com",
-            "rancher-ha:ssh": { user: "opsuser", port: host.port, keyPath: host.privateKeyPath },
+            "rancher-ha:ssh": { user: "opsuser", port: host.port, keyPath: host.privateKeyPath, knownHostsFile: path.join(dir, "known_hosts") },
             "rancher-ha:loadBalancer": { address: "192.0.2.10" },
         };
         if (withNodes) {
             config["rancher-ha:nodes"] = ["127.0.0.1", "192.0.2.12", "192.0.2.13"].map(address => ({ address, roles: ["controlplane", "etcd", "worker"] }));
         }
         fs.writeFileSync(path.join(dir, "Pulumi.test.yaml"), yaml.dump({ config }));
+        // The test host's real key; the other (unreachable) hosts one of the fixture keys.
+        fs.writeFileSync(path.join(dir, "known_hosts"), `[127.0.0.1]:${host.port} ${host.hostKey}\n*,![127.0.0.1]:${host.port} ${HOST_KEYS[1]}\n`);
     }
 
     function resetHost(): void {
@@ -73,7 +77,7 @@ describe("scripts/ops (npm run ops) end to end", function () {
         const { settings } = toolSettings(readStackFile(dir, "test"));
         const a = rkeYamlArgs(settings, "192.0.2.10");
         const stdin = rkeConfigBundle(rkeClusterYaml(a), rkeUpPlan(a), [{ keyId: keyId(host.privateKey), privateKey: host.privateKey }]);
-        const r = await host.run(rkeUpScript({ workDir: "~/rancher-ha", rkePath: "rke", rkeVersion: "v1.6.3", hostLabel: "x", retryDelaySeconds: 0 }), stdin);
+        const r = await host.run(rkeUpScript({ workDir: "~/rancher-ha", rkePath: "rke", rkeVersion: "v1.6.3", hostLabel: "x", stack: "test", retryDelaySeconds: 0 }), stdin);
         assert.equal(r.code, 0, r.stderr);
     }
 
@@ -162,6 +166,57 @@ describe("scripts/ops (npm run ops) end to end", function () {
         });
     });
 
+    describe("host-keys and remove-cluster", () => {
+        beforeEach(async () => {
+            writeStack(true);
+            resetHost();
+            await deploy();
+        });
+
+        it("host-keys scans every host, prints fingerprints and the lines that pin them; a differing key exits 3", async () => {
+            // The stack pins nothing in its own settings yet (the known_hosts file aside): every scanned host is listed.
+            const r = await ops(["host-keys", ...common()]);
+            const fp = hostKeyFingerprint(host.hostKey);
+            // Only the test host answers; the documentation addresses do not (reported, exit 1).
+            assert.equal(r.code, 1, r.stderr);
+            assert.match(r.stdout, new RegExp(`^nodes\\[0\\] \\(127\\.0\\.0\\.1:${host.port}\\): ${fp.replace(/[+/]/g, "\\$&")}  not pinned yet$`, "m"));
+            assert.match(r.stdout, /^loadBalancer \(192\.0\.2\.10:\d+\): no answer to ssh-keyscan/m);
+            assert.ok(r.stdout.includes(`pulumi config set --stack test --path 'rancher-ha:nodes[0].hostKey' '${host.hostKey}'`), r.stdout);
+            assert.match(r.stdout, /Check each fingerprint against the host's own/);
+            // Pinned to another key: said loudly, exit 3.
+            const doc = yaml.load(fs.readFileSync(path.join(dir, "Pulumi.test.yaml"), "utf8")) as any;
+            doc.config["rancher-ha:nodes"][0].hostKey = HOST_KEYS[2];
+            fs.writeFileSync(path.join(dir, "Pulumi.test.yaml"), yaml.dump(doc));
+            const differs = await ops(["host-keys", ...common()]);
+            assert.equal(differs.code, 3);
+            assert.match(differs.stdout, /^nodes\[0\] .*pinned: DIFFERS from the stack's$/m);
+            assert.match(differs.stderr, /present a key other than the one the stack pins/);
+        });
+
+        it("every ops SSH connection checks the pinned key: a wrong one is refused before anything runs", async () => {
+            const doc = yaml.load(fs.readFileSync(path.join(dir, "Pulumi.test.yaml"), "utf8")) as any;
+            doc.config["rancher-ha:nodes"][0].hostKey = HOST_KEYS[2];
+            fs.writeFileSync(path.join(dir, "Pulumi.test.yaml"), yaml.dump(doc));
+            const before = rkeCalls(host).length;
+            const r = await ops(["snapshot-save", ...common(), "--name", "x", "--ssh-option", "StrictHostKeyChecking=no"]);
+            assert.notEqual(r.code, 0);
+            assert.match(r.stderr, /REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
+            assert.equal(rkeCalls(host).length, before, `rke never ran: ${JSON.stringify(rkeCalls(host))} ${r.stderr}`);
+        });
+
+        it("remove-cluster asks for --yes, then runs rke remove with the work dir's files and leaves no secret", async () => {
+            const asked = await ops(["remove-cluster", ...common()]);
+            assert.equal(asked.code, 1);
+            assert.match(asked.stdout, /remove-cluster WIPES the cluster of stack test: rke remove --force wipes the cluster on 127\.0\.0\.1, [\s\S]*--yes/);
+            assert.ok(fs.existsSync(path.join(work, "rancher-cluster.rkestate")), "nothing happened without --yes");
+            const r = await ops(["remove-cluster", ...common(), "--yes"]);
+            assert.equal(r.code, 0, r.stderr);
+            assert.equal(rkeCalls(host).pop()!.argv, "remove --force --config rancher-cluster.yml");
+            assert.match(r.stdout, /The cluster of stack test is removed/);
+            assert.deepEqual(fs.readdirSync(work).filter(f => f !== ".rancher-ha.lock"), []);
+        });
+    });
+
     describe("recover: adopting a cluster whose state files are lost", () => {
         before(() => {
             writeStack(false);
@@ -178,7 +233,7 @@ describe("scripts/ops (npm run ops) end to end", function () {
             control(host, "docker", "secret.json", fullStateObject("Secret", stateText));
 
             const kubeOut = path.join(dir, "admin.kubeconfig");
-            const r = await ops(["recover", ...common(), "--from", "127.0.0.1", "--write", "--kubeconfig-out", kubeOut]);
+            const r = await ops(["recover", ...common(), "--ssh-option", `UserKnownHostsFile=${host.knownHostsPath}`, "--from", "127.0.0.1", "--write", "--kubeconfig-out", kubeOut]);
             assert.equal(r.code, 0, r.stderr);
             // On the admin host: the state as it was in the cluster, the kubeconfig, a cluster.yml as it runs, the key.
             assert.equal(fs.readFileSync(path.join(work, "rancher-cluster.rkestate"), "utf8"), stateText);
@@ -222,7 +277,7 @@ describe("scripts/ops (npm run ops) end to end", function () {
                 "neither the state's secrets nor its keys are printed");
 
             // Idempotent: the same recovery again changes nothing.
-            const again = await ops(["recover", ...common(), "--from", "127.0.0.1"]);
+            const again = await ops(["recover", ...common(), "--ssh-option", `UserKnownHostsFile=${host.knownHostsPath}`, "--from", "127.0.0.1"]);
             assert.equal(again.code, 0, again.stderr);
             assert.match(again.stdout, /kept rancher-cluster\.rkestate/);
 

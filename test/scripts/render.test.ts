@@ -10,6 +10,7 @@ import { keyId } from "../../components/config";
 import { main } from "../../scripts/render";
 import { NGINX, nginxUnavailable, requireTool, STREAM_MODULE } from "../helpers/tools";
 import { ROOT } from "../helpers/paths";
+import { HOST_KEYS } from "../fixtures/hostKeys";
 
 const TS_NODE = path.join(ROOT, "node_modules", ".bin", "ts-node");
 const SCRIPT = path.join(ROOT, "scripts", "render.ts");
@@ -125,7 +126,7 @@ describe("npm run render (scripts/render.ts)", function () {
             assert.equal(manifest.stack, "dev");
             assert.deepEqual(walk(out), [...manifest.files, MANIFEST].sort());
             for (const f of ["README.md", "1-load-balancer/nginx.conf", "1-load-balancer/apply.sh", "1-load-balancer/delete.sh",
-                "2-rke/rancher-cluster.yml", "2-rke/rke-up.sh", "2-rke/rke-remove.sh", "2-rke/preflight-192.0.2.11.sh",
+                "2-rke/rancher-cluster.yml", "2-rke/rke-up.sh", "2-rke/rke-up-command.sh", "2-rke/destroy.sh", "2-rke/preflight-192.0.2.11.sh",
                 "3-cert-manager/release.yaml", "3-cert-manager/values.yaml", "4-rancher/release.yaml", "4-rancher/values.yaml",
                 "5-host-aliases/rancher-deployment-patch.yaml", "5-host-aliases/agents-apply.sh"]) {
                 assert.ok(manifest.files.includes(f), `${f} not written`);
@@ -206,7 +207,7 @@ describe("npm run render (scripts/render.ts)", function () {
                     encryptionsalt: "v1:abc",
                     config: {
                         ...dev.config,
-                        "rancher-ha:loadBalancer": { address: "192.0.2.10", mode: "system" },
+                        "rancher-ha:loadBalancer": { address: "192.0.2.10", mode: "system", hostKey: HOST_KEYS[0] },
                         "rancher-ha:sshPrivateKey": { secure: "v1:AAAABBBBCCCCsshkeyciphertext" },
                         "rancher-ha:privateRegistry": { url: "registry.example.com:5000", user: "puller" },
                         "rancher-ha:etcdSnapshots": { creation: "6h", retention: "24h", s3: { bucketName: "etcd", endpoint: "s3.example.com", accessKey: "AKIAEXAMPLE" } },
@@ -255,8 +256,8 @@ describe("npm run render (scripts/render.ts)", function () {
                     config: {
                         "rancher-ha:hostname": "rancher.example.com",
                         "rancher-ha:ssh": { user: "rancher" },
-                        "rancher-ha:loadBalancer": { address: "192.0.2.10" },
-                        "rancher-ha:nodes": [{ address: "192.0.2.11", roles: ["master", "etcd", "worker"] }],
+                        "rancher-ha:loadBalancer": { address: "192.0.2.10", hostKey: HOST_KEYS[0] },
+                        "rancher-ha:nodes": [{ address: "192.0.2.11", roles: ["master", "etcd", "worker"], hostKey: HOST_KEYS[1] }],
                         "rancher-ha:tls": { source: "letsEncrypt" },
                     },
                 },

@@ -1,19 +1,20 @@
 // cluster: name, network plugin, ingress and upgrade strategy of the RKE cluster.
 import { ClusterSettings, DEFAULTS } from "../types";
 import { ConfigReader } from "../reader";
-import { isHostname } from "../names";
+import { isHostname, shown } from "../names";
 
 export function parseCluster(r: ConfigReader, raw: Record<string, unknown>): ClusterSettings {
     const o = r.obj(raw, "cluster");
     const name = r.str(o, "name", { key: "cluster.name" }) ?? DEFAULTS.clusterName;
-    if (!isHostname(name) || name.includes(".")) {
-        r.err("cluster.name", `"${name}" must be a DNS label (lower-case letters, digits, -)`);
+    if (!isHostname(name) || name.includes(".") || name !== name.toLowerCase()) {
+        r.err("cluster.name", `${shown(name)} must be a DNS label (lower-case letters, digits, -), e.g. ${DEFAULTS.clusterName}`);
     }
     const us = r.obj(o, "upgradeStrategy", "cluster.upgradeStrategy");
     const unavailable = (k: "maxUnavailableWorker" | "maxUnavailableControlplane", def: string) => {
-        const v = us[k] === undefined ? def : String(us[k]);
-        if (!/^\d+%?$/.test(v)) {
-            r.err(`cluster.upgradeStrategy.${k}`, `"${v}" must be a count or a percentage, e.g. 1 or 10%`);
+        const given = us[k];
+        const v = given === undefined ? def : typeof given === "string" || typeof given === "number" ? String(given) : "";
+        if (!/^\d+%?$/.test(v) || (v.endsWith("%") && Number(v.slice(0, -1)) > 100)) {
+            r.err(`cluster.upgradeStrategy.${k}`, `${shown(given)} must be a count or a percentage up to 100%, e.g. 1 or 10%`);
         }
         return v;
     };

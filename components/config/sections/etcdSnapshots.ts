@@ -2,13 +2,16 @@
 import * as pulumi from "@pulumi/pulumi";
 import { DEFAULTS, EtcdSnapshotSettings } from "../types";
 import { ConfigReader } from "../reader";
+import { isHostname, isIp, shown } from "../names";
 
 export function parseSnapshots(r: ConfigReader, raw: Record<string, unknown>): EtcdSnapshotSettings {
     const o = r.obj(raw, "etcdSnapshots");
     const duration = (k: "creation" | "retention", def: string) => {
         const v = r.str(o, k, { key: `etcdSnapshots.${k}` }) ?? def;
         if (!/^\d+[smh]$/.test(v)) {
-            r.err(`etcdSnapshots.${k}`, `"${v}" is not a duration; use e.g. 6h, 30m`);
+            r.err(`etcdSnapshots.${k}`, `${shown(v)} is not a duration; use e.g. 6h, 30m`);
+        } else if (/^0+[smh]$/.test(v)) {
+            r.err(`etcdSnapshots.${k}`, `${shown(v)} is no time at all; use e.g. ${def}`);
         }
         return v;
     };
@@ -27,6 +30,14 @@ export function parseSnapshots(r: ConfigReader, raw: Record<string, unknown>): E
             r.err("etcdSnapshots.s3.accessKey", "etcdSnapshots.s3.accessKey and the secret etcdS3SecretKey go together; " +
                 "set both, or neither to use an IAM instance profile");
         }
+        if (bucketName !== undefined && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucketName)) {
+            r.err("etcdSnapshots.s3.bucketName", `${shown(bucketName)} is not an S3 bucket name (3 to 63 lower-case letters, ` +
+                "digits, . and -, starting and ending with a letter or digit), e.g. rancher-etcd");
+        }
+        if (endpoint !== undefined && !isEndpoint(endpoint)) {
+            r.err("etcdSnapshots.s3.endpoint", `${shown(endpoint)} must be the S3 host[:port], without a scheme or path ` +
+                "(RKE adds https://), e.g. s3.amazonaws.com or minio.example.com:9000");
+        }
         // Read before the check below: every key read here is a known key (reader.ts), bucket or not.
         const region = r.str(s3, "region", { key: "etcdSnapshots.s3.region" });
         const folder = r.str(s3, "folder", { key: "etcdSnapshots.s3.folder" });
@@ -41,4 +52,12 @@ export function parseSnapshots(r: ConfigReader, raw: Record<string, unknown>): E
         r.err("etcdS3SecretKey", "set, but etcdSnapshots.s3 is not; configure the bucket or remove the key");
     }
     return s;
+}
+
+/** host[:port], no scheme or path: what RKE's S3 client takes as its endpoint. */
+function isEndpoint(s: string): boolean {
+    const m = /^(.*?)(?::(\d{1,5}))?$/.exec(s);
+    const host = m?.[1] ?? "";
+    const port = m?.[2] === undefined ? 1 : Number(m[2]);
+    return port >= 1 && port <= 65535 && (isIp(host) || isHostname(host));
 }

@@ -2,6 +2,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { TlsSettings } from "../types";
 import { ConfigReader } from "../reader";
+import { shown } from "../names";
 
 export function parseTls(r: ConfigReader, raw: Record<string, unknown>): TlsSettings {
     const o = r.obj(raw, "tls");
@@ -14,7 +15,7 @@ export function parseTls(r: ConfigReader, raw: Record<string, unknown>): TlsSett
             "sends expiry notices to");
     }
     if (email !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) {
-        r.err("tls.letsEncryptEmail", `"${email}" is not an e-mail address`);
+        r.err("tls.letsEncryptEmail", `${shown(email)} is not an e-mail address; set the address Let's Encrypt writes to`);
     }
     const cert = r.secretStr(raw, "tlsCert");
     const key = r.secretStr(raw, "tlsKey");

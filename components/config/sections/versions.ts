@@ -1,6 +1,7 @@
 // versions: Kubernetes, rke, cert-manager and Rancher.
 import { DEFAULTS, Versions } from "../types";
 import { ConfigReader } from "../reader";
+import { shown } from "../names";
 
 export function parseVersions(r: ConfigReader, raw: Record<string, unknown>): Versions {
     const o = r.obj(raw, "versions");
@@ -11,17 +12,17 @@ export function parseVersions(r: ConfigReader, raw: Record<string, unknown>): Ve
         rancher: r.str(o, "rancher", { key: "versions.rancher" }) ?? DEFAULTS.versions.rancher,
     };
     if (!/^v\d+\.\d+\.\d+-rancher\d+(-\d+)?$/.test(v.kubernetes)) {
-        r.err("versions.kubernetes", `"${v.kubernetes}" is not an RKE Kubernetes version; ` +
+        r.err("versions.kubernetes", `${shown(v.kubernetes)} is not an RKE Kubernetes version; ` +
             `use one listed by \`rke config --list-version --all\`, e.g. ${DEFAULTS.versions.kubernetes}`);
     }
     if (!/^v\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$/.test(v.rke)) {
-        r.err("versions.rke", `"${v.rke}" is not an rke release tag; use e.g. ${DEFAULTS.versions.rke}`);
+        r.err("versions.rke", `${shown(v.rke)} is not an rke release tag; use e.g. ${DEFAULTS.versions.rke}`);
     }
     if (!/^v?\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$/.test(v.certManager)) {
-        r.err("versions.certManager", `"${v.certManager}" is not a chart version; use e.g. ${DEFAULTS.versions.certManager}`);
+        r.err("versions.certManager", `${shown(v.certManager)} is not a chart version; use e.g. ${DEFAULTS.versions.certManager}`);
     }
     if (!/^v?\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$/.test(v.rancher)) {
-        r.err("versions.rancher", `"${v.rancher}" is not a chart version; use e.g. ${DEFAULTS.versions.rancher}`);
+        r.err("versions.rancher", `${shown(v.rancher)} is not a chart version; use e.g. ${DEFAULTS.versions.rancher}`);
     }
     return v;
 }

@@ -2,10 +2,11 @@ import { strict as assert } from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, DEFAULTS, keyId, loadConfig, parseConfig, parseConfigValue, suggest } from "../../../components/config";
 import { settle } from "../../helpers/mocks";
+import { HOST_KEYS, KNOWN_HOSTS_ANY } from "../../fixtures/hostKeys";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE=\n-----END OPENSSH PRIVATE KEY-----\n";
 const OTHER_KEY = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----\n";
-const files: Record<string, string> = { "/home/op/.ssh/id_rsa": KEY, "/keys/lb": OTHER_KEY };
+const files: Record<string, string> = { "/home/op/.ssh/id_rsa": KEY, "/keys/lb": OTHER_KEY, "/home/op/.ssh/known_hosts": KNOWN_HOSTS_ANY };
 const readFile = (p: string) => {
     if (files[p] === undefined) {
         throw Object.assign(new Error(`ENOENT: ${p}`), { code: "ENOENT" });
@@ -18,7 +19,7 @@ const opts = { readFile, homeDir: "/home/op" };
 function base(): Record<string, any> {
     return {
         hostname: "rancher.example.com",
-        ssh: { user: "rancher" },
+        ssh: { user: "rancher", knownHostsFile: "~/.ssh/known_hosts" },
         loadBalancer: { address: "192.0.2.10" },
         nodes: [1, 2, 3].map(i => ({ address: `192.0.2.1${i}`, roles: ["controlplane", "etcd", "worker"] })),
     };
@@ -204,12 +205,36 @@ describe("config", () => {
             oneProblem({ ...base(), etcdSnapshots: { retension: "24h" } }, "rancher-ha:etcdSnapshots.retension", /did you mean "retention"/);
         });
 
+        it("SSH host keys: every host pins one, from its hostKey or ssh.knownHostsFile; none is an error naming the command", () => {
+            const pinned = parseConfig({ ...base(), ssh: { user: "rancher" }, loadBalancer: { address: "192.0.2.10", hostKey: `${HOST_KEYS[1]} root@lb` },
+                nodes: [1, 2, 3].map(i => ({ address: `192.0.2.1${i}`, roles: ["controlplane", "etcd", "worker"], hostKey: HOST_KEYS[i + 1] })) }, opts).settings;
+            assert.equal(pinned.loadBalancer.hostKey, HOST_KEYS[1], "the comment is dropped");
+            assert.deepEqual(pinned.nodes.map(n => n.hostKey), [HOST_KEYS[2], HOST_KEYS[3], HOST_KEYS[4]]);
+            assert.equal((pinned.admin.host as any).hostKey, HOST_KEYS[2], "the admin host is pinned like its node");
+            // Missing: one problem per host, naming the host, the command that prints the keys, and the file setting.
+            const missing = problems({ ...base(), ssh: { user: "rancher" } });
+            for (const key of ["loadBalancer", "nodes[0]", "nodes[1]", "nodes[2]"]) {
+                assert.ok(missing.some(p => p.startsWith(`rancher-ha:${key}.hostKey: no pinned SSH host key for rancher@`) &&
+                    /npm run ops -- host-keys --stack <stack>.*or set ssh\.knownHostsFile/.test(p)), `${key}:\n${missing.join("\n")}`);
+            }
+            oneProblem({ ...base(), bastion: { address: "198.51.100.5", hostKey: "ssh-ed25519 not-base64!" } }, "rancher-ha:bastion.hostKey",
+                /is not an SSH host key; give it as known_hosts or ssh-keyscan print it/);
+            // A key whose blob names another type is refused too (a pasted fragment, a swapped field).
+            oneProblem({ ...base(), bastion: { address: "198.51.100.5", hostKey: HOST_KEYS[0].replace("ssh-ed25519", "ssh-rsa") } },
+                "rancher-ha:bastion.hostKey", /is not an SSH host key/);
+            oneProblem({ ...base(), ssh: { user: "rancher", knownHostsFile: "/nope" } }, "rancher-ha:ssh.knownHostsFile", /\/nope cannot be read \(ENOENT\)/);
+            // The opt-out: accepted, with a loud warning.
+            const lab = parseConfig({ ...base(), ssh: { user: "rancher", insecureIgnoreHostKeys: true } }, opts);
+            assert.equal(lab.settings.nodes[0].hostKey, undefined);
+            assert.ok(lab.warnings.some(w => /^ssh\.insecureIgnoreHostKeys: true, so no SSH host key is checked/.test(w)));
+        });
+
         it("knows every key the section parsers read, and no other (there is no separate schema to keep in step)", () => {
             // The known keys are what the parsers asked for, listed in full.
             oneProblem({ ...base(), loadBalancer: { address: "192.0.2.10", workers: 2 } }, "rancher-ha:loadBalancer.workers",
-                /known keys here: address, user, port, sshKeyPath, mode, httpPort, httpsPort, kubeApiPort, workerProcesses, image, workerConnections, workerRlimitNofile$/);
+                /known keys here: address, user, port, sshKeyPath, hostKey, mode, httpPort, httpsPort, kubeApiPort, workerProcesses, image, workerConnections, workerRlimitNofile$/);
             // A section given as something else than a map names the keys it takes.
-            oneProblem({ ...base(), ssh: "rancher" }, "rancher-ha:ssh", /must be an object with keys user, port, keyPath$/);
+            oneProblem({ ...base(), ssh: "rancher" }, "rancher-ha:ssh", /must be an object with keys user, port, keyPath, knownHostsFile, insecureIgnoreHostKeys$/);
             // Keys read only on some paths are still known on the others: S3 settings without a bucket are reported
             // as a missing bucket, not as unknown keys.
             const s3 = problems({ ...base(), etcdSnapshots: { s3: { endpoint: "s3.example.com", region: "eu-1", folder: "f", customCa: "x" } } });
@@ -330,7 +355,7 @@ describe("config", () => {
             }
             pulumi.runtime.setAllConfig(config, ["rancher-ha:sshPrivateKey"]);
             try {
-                const s = loadConfig();
+                const s = loadConfig(opts);
                 assert.equal(s.hostname, "rancher.example.com");
                 assert.equal(s.nodes[2].address, "192.0.2.13");
                 assert.equal(s.nodes[0].keyId, keyId(KEY));

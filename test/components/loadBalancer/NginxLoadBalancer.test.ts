@@ -144,7 +144,7 @@ describe("NginxLoadBalancer (mocks)", () => {
         assert.match(cmd.inputs.create, /IMAGE=registry\.local\/nginx:1\.27/);
         assert.match(cmd.inputs.create, /-p 8080:8080 -p 8443:8443 -p 16443:16443/);
         assert.match(cmd.inputs.create, /--restart=unless-stopped/);
-        assert.match(cmd.inputs.delete, /rm -f "\$NAME"/);
+        assert.match(cmd.inputs.delete, /for c in "\$NAME" "\$PREV"; do[\s\S]*\$D rm -f "\$c"/);
         assert.doesNotMatch(out.nginxConf.value, /^include /m);
         assert.match(out.nginxConf.value, /^\s+listen 16443;$/m);
         assert.deepEqual(upstream(out.nginxConf.value, UPSTREAMS.kubeApi), ["192.0.2.11:6443", "192.0.2.12:6443", "192.0.2.13:6443"]);

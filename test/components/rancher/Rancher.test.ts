@@ -9,6 +9,7 @@ import { parseConfig, StackSettings } from "../../../components/config";
 import { Rancher } from "../../../components/rancher/Rancher";
 import { bootstrapPasswordFrom, caChecksum, cacertsPem } from "../../../components/rancher/release";
 import { allRegistered, byType, dependsOn, recordResources, RecordedResource, settle } from "../../helpers/mocks";
+import { HOST_KEYS } from "../../fixtures/hostKeys";
 
 const RELEASE = "kubernetes:helm.sh/v3:Release";
 const SECRET = "kubernetes:core/v1:Secret";
@@ -50,8 +51,8 @@ function stackSettings(extra: Record<string, unknown> = {}): StackSettings {
         hostname: "rancher.example.com",
         ssh: { user: "rancher" },
         sshPrivateKey: pem("OPENSSH PRIVATE KEY", "ssh-key"),
-        loadBalancer: { address: "192.0.2.10" },
-        nodes: [11, 12, 13].map(n => ({ address: `192.0.2.${n}`, roles: ["controlplane", "etcd", "worker"] })),
+        loadBalancer: { address: "192.0.2.10", hostKey: HOST_KEYS[0] },
+        nodes: [11, 12, 13].map(n => ({ address: `192.0.2.${n}`, roles: ["controlplane", "etcd", "worker"], hostKey: HOST_KEYS[n - 10] })),
         ...extra,
     }).settings;
 }

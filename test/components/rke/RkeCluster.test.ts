@@ -8,8 +8,14 @@ import { PreviousRkeRun, RkeCluster, RKE_STACK_OUTPUTS } from "../../../componen
 import { kubeconfigServer } from "../../../components/shared/kubeconfig";
 import { rkeRestoreBundle } from "../../../components/rke/scripts";
 import { CLUSTER_KEY, fullRaw, minimalRaw, nodesRaw, settingsFrom } from "../../fixtures/rke/settings";
+import { HOST_KEYS } from "../../fixtures/hostKeys";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
+
+/** The files of a stdin bundle (`name mode base64` lines). */
+function unbundle(text: string): Record<string, string> {
+    return Object.fromEntries(text.split("\n").filter(Boolean).map(l => l.split(" ")).map(([n, , d]) => [n, Buffer.from(d, "base64").toString()]));
+}
 const sha = (s: string) => crypto.createHash("sha256").update(s).digest("hex");
 
 /** What the rke-up Command prints on success; the state depends on the stdin it ran with, like a real run. */
@@ -76,7 +82,8 @@ describe("RkeCluster (mocks)", function () {
             const preflights = byType(recorded, "command:remote:Command").filter(r => r.name.includes("-preflight-"));
             assert.deepEqual(preflights.map(p => p.name).sort(),
                 ["graph-preflight-192.0.2.11", "graph-preflight-192.0.2.12", "graph-preflight-192.0.2.13", "graph-preflight-192.0.2.14"]);
-            assert.equal(up.type, "command:remote:Command");
+            // One resource type whatever the admin host: moving it is an update, never a delete of the old one.
+            assert.equal(up.type, "command:local:Command");
             for (const r of [...preflights, up]) {
                 assert.equal(r.parent, comp.urn);
             }
@@ -85,13 +92,25 @@ describe("RkeCluster (mocks)", function () {
                 assert.equal(p.inputs.create, p.inputs.update);
                 assert.equal(p.inputs.delete, undefined);
                 assert.deepEqual(p.secretInputs, ["connection"]);
+                assert.equal(p.inputs.addPreviousOutputInEnv, false);
+                // Every hop pins its host key: the node's own, and the bastion's.
+                const node = (fullRaw().nodes as any[]).find(n => p.name.endsWith(n.address));
+                assert.equal(p.inputs.connection.hostKey, node.hostKey);
+                assert.equal(p.inputs.connection.proxy.hostKey, HOST_KEYS[0]);
             }
             assert.equal(preflights.find(p => p.name.endsWith("192.0.2.14"))!.inputs.connection.port, 22);
             assert.equal(preflights.find(p => p.name.endsWith("192.0.2.11"))!.inputs.connection.port, 2222);
-            // nodes and the admin host are reached through the bastion
-            assert.equal(up.inputs.connection.host, "192.0.2.11");
-            assert.equal(up.inputs.connection.proxy.host, "198.51.100.5");
+            // nodes and the admin host are reached through the bastion, by the system ssh client with pinned keys
+            assert.equal(up.inputs.connection, undefined);
+            assert.match(up.inputs.create, /-o StrictHostKeyChecking=yes -o "UserKnownHostsFile=\$T\/known_hosts"/);
+            assert.match(up.inputs.create, /ProxyCommand=ssh .*-o StrictHostKeyChecking=yes .* -p 2200 -W %h:%p jump@198\.51\.100\.5/);
+            assert.match(up.inputs.create, / -p 2222 -o "ProxyCommand=.*" rancher@192\.0\.2\.11 "\$REMOTE" < "\$T\/payload"/);
+            const bundle = unbundle(up.inputs.stdin);
+            assert.equal(bundle.known_hosts, `[192.0.2.11]:2222 ${HOST_KEYS[1]}\n[198.51.100.5]:2200 ${HOST_KEYS[0]}\n`);
+            assert.equal(up.inputs.addPreviousOutputInEnv, false, "the previous stdout (kubeconfig, state) never goes into an environment");
             const provider = recorded.find(r => r.type === "pulumi:providers:kubernetes")!;
+            assert.equal(provider.inputs.clusterIdentifier, "rancher-ha/rancher-ha/test/rke",
+                "a stable identity: a changed kubeconfig must not replace the provider and everything under it");
             assert.equal(provider.parent, comp.urn);
             assert.ok(provider.secretInputs.includes("kubeconfig"));
             assert.ok(dependsOn(recorded, provider, up), "the provider is built from rke up's kubeconfig");
@@ -101,8 +120,10 @@ describe("RkeCluster (mocks)", function () {
             const { up } = run;
             assert.equal(up.inputs.create, up.inputs.update, "a config change updates in place with the same script");
             assert.match(up.inputs.create, /"\$RKE" up \$FLAGS --config rancher-cluster\.yml/);
-            assert.match(up.inputs.delete, /"\$RKE" remove --force --config rancher-cluster\.yml/);
-            assert.deepEqual(up.secretInputs.sort(), ["connection", "stdin"]);
+            // Destroy forgets the cluster: nothing in the delete reaches a host or removes anything.
+            assert.doesNotMatch(up.inputs.delete, /rke"? remove|ssh /);
+            assert.match(up.inputs.delete, /is KEPT: pulumi destroy forgets it but never removes it unless admin\.removeClusterOnDestroy is true.*npm run ops -- remove-cluster --stack test --yes/);
+            assert.deepEqual(up.secretInputs.sort(), ["stdin"]);
             assert.ok(up.additionalSecretOutputs.includes("stdout") && up.additionalSecretOutputs.includes("stdin"));
             assert.equal(up.inputs.logging, "stderr", "stdout (kubeconfig, state) is never logged; rke progress is");
             for (const secret of [CLUSTER_KEY.split("\n")[1], "registry-s3cret", "s3-s3cret"]) {
@@ -110,8 +131,11 @@ describe("RkeCluster (mocks)", function () {
                     assert.ok(!up.inputs[k].includes(secret), `${k} leaks ${secret}`);
                 }
             }
-            // ...they travel on stdin: each distinct key once (nodes share the cluster key; worker and bastion keys).
-            const keyLines = (up.inputs.stdin as string).split("\n").filter(l => l.startsWith("key-"));
+            // ...they travel on stdin: the keys ssh needs here (admin host, bastion), and in the admin host's payload
+            // each distinct key once (nodes share the cluster key; worker and bastion keys).
+            const outer = unbundle(up.inputs.stdin);
+            assert.deepEqual(Object.keys(outer).filter(k => k.startsWith("key-")).length, 2);
+            const keyLines = outer.payload.split("\n").filter(l => l.startsWith("key-"));
             assert.equal(keyLines.length, 3);
             assert.ok(keyLines.some(l => l.endsWith(Buffer.from(CLUSTER_KEY).toString("base64"))));
             assert.equal(up.customTimeouts?.create, "90m");
@@ -152,6 +176,29 @@ describe("RkeCluster (mocks)", function () {
         await allRegistered(recorded);
     });
 
+    it("admin.host moved between a node and local: the same rke-up resource (type and name), so nothing is deleted", async () => {
+        const onNode = await deploy("move", minimalRaw(nodesRaw(3)), {});
+        const local = await deploy("move", { ...minimalRaw(nodesRaw(3)), admin: { host: "local" } }, onNode.outputs);
+        assert.equal(local.up.type, onNode.up.type);
+        assert.equal(local.up.name, onNode.up.name);
+        assert.equal(local.up.urn, onNode.up.urn, "same URN: an update of one resource, not a create plus a delete");
+        assert.match(onNode.up.inputs.create, /if ssh .* rancher@192\.0\.2\.11 "\$REMOTE"/);
+        assert.match(local.up.inputs.create, /\/bin\/sh -c "\$REMOTE" < "\$T\/payload"/);
+        assert.doesNotMatch(local.up.inputs.create, /\bssh /);
+        // The new place gets the latest state to restore from (the config hash changed with it).
+        assert.equal(local.outputs.rkeRestorePayload, rkeRestoreBundle(onNode.outputs.rkeState, true));
+    });
+
+    it("removes the cluster on delete only when the stack opts in (admin.removeClusterOnDestroy), marked as such", async () => {
+        const kept = await deploy("keep", minimalRaw(nodesRaw(3)), {});
+        assert.doesNotMatch(kept.up.inputs.delete, /remove --force|cluster removal opted in/);
+        const optIn = await deploy("wipe", { ...minimalRaw(nodesRaw(3)), admin: { removeClusterOnDestroy: true } }, {});
+        assert.match(optIn.up.inputs.delete, /^# rancher-ha: cluster removal opted in \(admin\.removeClusterOnDestroy\)$/m);
+        assert.match(optIn.up.inputs.delete, /"\$RKE" remove --force --config rancher-cluster\.yml/);
+        assert.match(optIn.up.inputs.delete, /if ssh .* rancher@192\.0\.2\.11 "\$REMOTE"/, "it runs on the admin host like rke up");
+        assert.equal(optIn.up.inputs.create, kept.up.inputs.create, "the setting changes only the delete");
+    });
+
     it("an unchanged config gives byte-identical rke-up inputs across deployments; a change feeds back the latest state", async () => {
         // 1st deployment: no previous outputs.
         const a = await deploy("idem-1", minimalRaw(nodesRaw(3)), {});
@@ -166,7 +213,7 @@ describe("RkeCluster (mocks)", function () {
         assert.notEqual(c.up.inputs.stdin, b.up.inputs.stdin);
         assert.notEqual(c.outputs.rkeConfigHash, b.outputs.rkeConfigHash);
         assert.equal(c.outputs.rkeRestorePayload, rkeRestoreBundle(b.outputs.rkeState, true));
-        assert.ok(c.up.inputs.stdin.endsWith(rkeRestoreBundle(b.outputs.rkeState, true)));
+        assert.ok(unbundle(c.up.inputs.stdin).payload.endsWith(rkeRestoreBundle(b.outputs.rkeState, true)));
         assert.notEqual(c.outputs.rkeState, b.outputs.rkeState, "the state moved on");
         // 4th, unchanged again: the newer state is NOT fed back, the payload of the 3rd run is reused as is.
         const d = await deploy("idem-4", minimalRaw(nodesRaw(5)), c.outputs);

@@ -34,7 +34,7 @@ describe("render: RKE scripts over real SSH (rke and docker test doubles)", func
     let host: SshHost;
     let work: string;
     const upArgs = (over: Partial<RkeUpScriptArgs> = {}): RkeUpScriptArgs => ({
-        workDir: "~/rancher-ha", rkePath: "rke", rkeVersion: "v1.6.3", hostLabel: "rkeuser@127.0.0.1:22",
+        workDir: "~/rancher-ha", rkePath: "rke", rkeVersion: "v1.6.3", hostLabel: "rkeuser@127.0.0.1:22", stack: "test",
         attempts: 3, retryDelaySeconds: 0, ...over,
     });
     const up = (stdin: string, over: Partial<RkeUpScriptArgs> = {}) => host.run(rkeUpScript(upArgs(over)), stdin);
@@ -144,11 +144,35 @@ describe("render: RKE scripts over real SSH (rke and docker test doubles)", func
             assert.equal(upCalls()[1].stateBefore, sha(saved), "rke up ran with the restored state");
             assert.equal(mode(statePath), "600");
 
+            // The same payload again (Pulumi replays it while the config hash is unchanged): the host's newer state,
+            // written by the run that took that payload in, is used.
             const onHost = fs.readFileSync(statePath, "utf8");
-            const kept = await up(configBundle(5) + rkeRestoreBundle("stale state from the stack\n", true));
+            const kept = await up(configBundle(5) + rkeRestoreBundle(saved, true));
             ok(kept);
-            assert.equal(upCalls()[2].stateBefore, sha(onHost), "the host's newer state was used, not the payload");
+            assert.equal(upCalls()[2].stateBefore, sha(onHost), "the host's newer state was used, not the replayed payload");
             assert.ok(!kept.stderr.includes("restored it"));
+        });
+
+        it("refuses a state from the stack that this host never wrote nor took in (admin host A -> B -> A), keeping both", async () => {
+            ok(await up(configBundle(3)));
+            const statePath = path.join(work, "rancher-cluster.rkestate");
+            const stale = fs.readFileSync(statePath, "utf8");
+            const fromB = "# state rke wrote on admin host B since\n";
+            const r = await up(configBundle(4) + rkeRestoreBundle(fromB, true));
+            assert.equal(r.code, 1);
+            assert.match(r.stderr, /differs from the newer one in the Pulumi stack.*Both are kept; rke did not run.*mv .*rancher-cluster\.rkestate\.from-stack .*rancher-cluster\.rkestate/);
+            assert.equal(upCalls().length, 1, "rke was not called");
+            assert.equal(r.stdout, "", "no outputs: the stack keeps its state");
+            assert.equal(fs.readFileSync(statePath, "utf8"), stale, "the host's copy is untouched");
+            const kept = path.join(work, "rancher-cluster.rkestate.from-stack");
+            assert.equal(fs.readFileSync(kept, "utf8"), fromB);
+            assert.equal(mode(kept), "600");
+            // The operator chooses the stack's, as the message says: rke then runs with it.
+            fs.renameSync(kept, statePath);
+            ok(await up(configBundle(4) + rkeRestoreBundle(fromB, true)));
+            const sha = (t: string) => require("crypto").createHash("sha256").update(t).digest("hex");
+            assert.equal(upCalls()[1].stateBefore, sha(fromB));
+            assert.ok(!fs.existsSync(kept));
         });
 
         it("refuses to run rke up when the cluster exists but no state file is on the host or in the stack", async () => {
@@ -195,20 +219,80 @@ describe("render: RKE scripts over real SSH (rke and docker test doubles)", func
         });
     });
 
+    describe("a run that outlives its SSH session, and one run at a time", () => {
+        const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
+
+        it("a dropped session does not stop rke: it finishes on the host, and the next run picks up its outputs", async () => {
+            control(host, "rke", "up-seconds", "5");
+            const stdin = configBundle(3);
+            // The SSH client is killed 2 s into the run (a lost network, a cancelled pulumi up).
+            await assert.rejects(host.run(rkeUpScript(upArgs()), stdin, 2000), /timed out/);
+            control(host, "rke", "up-seconds", undefined);
+            // rke goes on in its own session; the next run of the same config reattaches or finds it done.
+            const next = await up(stdin);
+            ok(next);
+            assert.equal(upCalls().length, 1, "rke up ran once, and to the end");
+            const out = parseRkeUpOutput(next.stdout);
+            assert.equal(out.mode, "unchanged");
+            assert.equal(out.rkeState, fs.readFileSync(path.join(work, "rancher-cluster.rkestate"), "utf8"));
+            assert.match(fs.readFileSync(path.join(work, "rke.log"), "utf8"), /Finished building Kubernetes cluster successfully/);
+        });
+
+        it("a second run of the same config while rke runs waits for it instead of running rke again", async () => {
+            control(host, "rke", "up-seconds", "4");
+            const stdin = configBundle(3);
+            const first = up(stdin);
+            await sleep(1500);
+            const second = await up(stdin);
+            const firstDone = await first;
+            control(host, "rke", "up-seconds", undefined);
+            ok(firstDone);
+            ok(second);
+            assert.equal(upCalls().length, 1);
+            assert.match(second.stderr, /an rke up of this same config started earlier is still running \(pid \d+\); waiting for it/);
+            assert.equal(parseRkeUpOutput(second.stdout).rkeState, parseRkeUpOutput(firstDone.stdout).rkeState);
+        });
+
+        it("a run of another config waits for the lock, and gives up after its bound naming the holder", async () => {
+            control(host, "rke", "up-seconds", "6");
+            const first = up(configBundle(3));
+            await sleep(1500);
+            const refused = await up(configBundle(4), { lockWaitSeconds: 1 });
+            assert.equal(refused.code, 1);
+            assert.match(refused.stderr, /another rancher-ha run holds .*\.rancher-ha\.lock: rke up job, stack test, pid \d+, since /);
+            assert.equal(refused.stdout, "");
+            const waited = up(configBundle(4));   // the default bound: it waits for the first one
+            ok(await first);
+            control(host, "rke", "up-seconds", undefined);
+            const w = await waited;
+            ok(w);
+            assert.match(w.stderr, /waiting up to 600 s for another run/);
+            assert.equal(upCalls().length, 2, "the two runs ran one after the other");
+        });
+    });
+
     describe("rke remove (the Command's delete)", () => {
         it("runs rke remove --force with the same files, says what it wipes, and cleans the work dir", async () => {
             const stdin = configBundle(3);
             ok(await up(stdin));
             fs.rmSync(path.join(work, "keys"), { recursive: true });   // delete re-writes what it needs from stdin
+            // What npm run ops leaves beside them: dated copies of the state and kubeconfig, its logs.
+            for (const f of ["rancher-cluster.rkestate.before-restore-20261201T000000Z", "kube_config_rancher-cluster.yml.replaced-20261201T000000Z", "ops.log", "snapshots.log"]) {
+                fs.writeFileSync(path.join(work, f), "secret copy\n", { mode: 0o600 });
+            }
             const r = await host.run(rkeRemoveScript({
-                workDir: "~/rancher-ha", rkePath: "rke", hostLabel: "rkeuser@127.0.0.1:22", nodes: ["192.0.2.11", "192.0.2.12", "192.0.2.13"],
+                workDir: "~/rancher-ha", rkePath: "rke", hostLabel: "rkeuser@127.0.0.1:22", stack: "test", nodes: ["192.0.2.11", "192.0.2.12", "192.0.2.13"],
             }), stdin);
             ok(r);
             const calls = rkeCalls(host);
             assert.deepEqual(calls[calls.length - 1].argv, "remove --force --config rancher-cluster.yml");
             assert.equal(calls[calls.length - 1].cwd, work);
             assert.match(r.stderr, /rke remove --force wipes the cluster on 192\.0\.2\.11, 192\.0\.2\.12, 192\.0\.2\.13: .*\/var\/lib\/etcd .*etcd snapshots \(local and S3\)/);
-            assert.deepEqual(fs.readdirSync(work).filter(f => !f.startsWith("rke.log")), []);
+            assert.match(rkeRemoveScript({ workDir: "~/x", rkePath: "rke", hostLabel: "h", stack: "s", nodes: [] }),
+                /^# rancher-ha: cluster removal opted in \(admin\.removeClusterOnDestroy\)$/m);
+            // No secret stays: only the (empty) lock file, which the script held until it ended.
+            assert.deepEqual(fs.readdirSync(work), [".rancher-ha.lock"]);
+            assert.equal(fs.statSync(path.join(work, ".rancher-ha.lock")).size, 0);
         });
     });
 
@@ -387,7 +471,7 @@ describe("render: restore payload bookkeeping (pure)", () => {
 
 describe("render: the rke stage's scripts from the stack (pure)", () => {
     it("preflight treats swap as fatal exactly when the rendered yml sets fail_swap_on (rkeOverrides may)", () => {
-        const node = (s: ReturnType<typeof settingsFrom>) => rkeStageScripts(s).preflight(s.nodes[0]);
+        const node = (s: ReturnType<typeof settingsFrom>) => rkeStageScripts(s, { stack: "dev" }).preflight(s.nodes[0]);
         assert.match(node(settingsFrom(minimalRaw())), /^FAIL_SWAP_ON=false$/m);
         const strict = minimalRaw();
         strict.rkeOverrides = { services: { kubelet: { fail_swap_on: true } } };
@@ -396,11 +480,11 @@ describe("render: the rke stage's scripts from the stack (pure)", () => {
 
     it("names the admin host, and carries admin.stateSync into the rke up script", () => {
         const raw = minimalRaw();
-        const plain = rkeStageScripts(settingsFrom(raw));
+        const plain = rkeStageScripts(settingsFrom(raw), { stack: "dev" });
         assert.equal(plain.hostLabel, "rancher@192.0.2.11:22");
-        assert.doesNotMatch(plain.up, /admin\.stateSync/);
+        assert.doesNotMatch(plain.up, /^# admin\.stateSync/m);
         raw.admin = { stateSync: "1" };
-        const synced = rkeStageScripts(settingsFrom(raw));
+        const synced = rkeStageScripts(settingsFrom(raw), { stack: "dev" });
         assert.match(synced.up, /^# admin\.stateSync: 1 /m);
         assert.equal(synced.remove, plain.remove, "delete is unaffected");
     });

@@ -54,7 +54,7 @@ describe("scripts/ops/remoteScripts: day-2 scripts over real SSH (rke and docker
         const s = settingsFrom(minimalRaw());
         const a = rkeYamlArgs(s, "192.0.2.10");
         const stdin = rkeConfigBundle(rkeClusterYaml(a), rkeUpPlan(a), [{ keyId: keyId(CLUSTER_KEY), privateKey: CLUSTER_KEY }]);
-        ok(await host.run(rkeUpScript({ workDir: "~/rancher-ha", rkePath: "rke", rkeVersion: "v1.6.3", hostLabel: "x", retryDelaySeconds: 0 }), stdin));
+        ok(await host.run(rkeUpScript({ workDir: "~/rancher-ha", rkePath: "rke", rkeVersion: "v1.6.3", hostLabel: "x", stack: "test", retryDelaySeconds: 0 }), stdin));
     }
 
     describe("snapshot-save", () => {
@@ -70,7 +70,7 @@ describe("scripts/ops/remoteScripts: day-2 scripts over real SSH (rke and docker
             const log = fs.readFileSync(path.join(work, "snapshots.log"), "utf8");
             assert.match(log, /^before-upgrade \d{8}T\d{6}Z kubernetes=v1\.30\.5-rancher1-1 rke=v1\.6\.3\n$/);
             assert.equal(mode(path.join(work, "snapshots.log")), "600");
-            assert.ok(!fs.existsSync(path.join(work, ".rancher-ha-ops.lock")), "lock released");
+            assert.equal(fs.readFileSync(path.join(work, ".rancher-ha.lock"), "utf8"), "", "the lock file holds nothing; the lock went with the process");
         });
 
         it("refuses a name saved before unless --overwrite, and names RKE would not take", async () => {
@@ -105,11 +105,21 @@ describe("scripts/ops/remoteScripts: day-2 scripts over real SSH (rke and docker
                 "rancher-cluster.yml and keys/ come back with: npm run ops -- restore-workdir --stack dev");
         });
 
-        it("one operation at a time; a failing rke is reported with its log and still releases the lock", async () => {
-            fs.mkdirSync(path.join(work, ".rancher-ha-ops.lock"));
-            const locked = await host.run(snapshotSaveScript({ ...args(), name: "x" }));
-            assert.match(locked.stderr, /another ops command is running in .*rmdir .*\.rancher-ha-ops\.lock/);
-            fs.rmdirSync(path.join(work, ".rancher-ha-ops.lock"));
+        it("one run at a time (the lock pulumi up's rke takes too); a failing rke is reported with its log and still releases the lock", async () => {
+            // pulumi up's rke up holds the work dir lock while it runs: an ops command waits its bound, then names it.
+            control(host, "rke", "up-seconds", "5");
+            const a = rkeYamlArgs(settingsFrom(minimalRaw()), "192.0.2.10");
+            // A changed yml, so rke up really runs (and takes its time).
+            const stdin = rkeConfigBundle(`${rkeClusterYaml(a)}# changed\n`, rkeUpPlan(a), [{ keyId: keyId(CLUSTER_KEY), privateKey: CLUSTER_KEY }]);
+            const running = host.run(rkeUpScript({ workDir: "~/rancher-ha", rkePath: "rke", rkeVersion: "v1.6.3", hostLabel: "x", stack: "test", retryDelaySeconds: 0 }), stdin);
+            await new Promise(r => setTimeout(r, 1500));
+            const locked = await host.run(snapshotSaveScript({ ...args(), name: "x", lockWaitSeconds: 1 }));
+            assert.equal(locked.code, 1);
+            assert.match(locked.stderr, /another rancher-ha run holds .*\.rancher-ha\.lock: rke up job, stack test, pid \d+/);
+            ok(await running);
+            control(host, "rke", "up-seconds", undefined);
+            const sequential = await host.run(snapshotSaveScript({ ...args(), name: "after-rke-up" }));
+            ok(sequential);
             control(host, "rke", "fail-times", "1");
             control(host, "rke", "fail-message", "[etcd] Failed to take snapshot on all etcd hosts: Failed to dial ssh using address [192.0.2.12:22]");
             const failed = await host.run(snapshotSaveScript({ ...args(), name: "x" }));
@@ -117,8 +127,9 @@ describe("scripts/ops/remoteScripts: day-2 scripts over real SSH (rke and docker
             assert.match(failed.stderr, /FATA\[0042\] \[etcd\] Failed to take snapshot/);
             assert.match(failed.stderr.trim().split("\n").pop()!, /rke etcd snapshot-save failed \(exit 1\); the output above is in .*ops\.log/);
             assert.equal(failed.stdout, "");
-            assert.ok(!fs.existsSync(path.join(work, ".rancher-ha-ops.lock")));
-            assert.ok(!fs.existsSync(path.join(work, "snapshots.log")), "a failed snapshot is not recorded");
+            assert.equal(fs.readFileSync(path.join(work, ".rancher-ha.lock"), "utf8"), "");
+            assert.deepEqual(fs.readFileSync(path.join(work, "snapshots.log"), "utf8").split("\n").filter(Boolean).map(l => l.split(" ")[0]),
+                ["after-rke-up"], "a failed snapshot is not recorded");
             control(host, "rke", "version", "v1.5.10");
             const wrong = await host.run(snapshotSaveScript({ ...args(), name: "x" }));
             assert.match(wrong.stderr, /rke is rke v1\.5\.10, but versions\.rke is v1\.6\.3/);

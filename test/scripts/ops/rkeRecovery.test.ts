@@ -18,6 +18,7 @@ import {
     comparable, differences, fullStateFromObject, parseRkeState, rebuildClusterYml, recoverStackConfig, StackRenderer,
 } from "../../../scripts/ops/rkeRecovery";
 import { parseConfig } from "../../../components/config";
+import { withoutHostKeyCheck } from "../../../scripts/stackFile";
 import { withEntries } from "../../../scripts/ops/stackRender";
 import { CLUSTER_KEY, fullRaw, minimalRaw, settingsFrom } from "../../fixtures/rke/settings";
 import { FIXTURES } from "../../helpers/paths";
@@ -29,7 +30,7 @@ type Obj = Record<string, any>;
 /** The stack a user adopting the cluster starts from: hostname, LB, SSH, the registry password they set. */
 function baseStack(extra: Obj = {}): Obj {
     return {
-        hostname: "rancher.example.com", loadBalancer: { address: "192.0.2.20" }, ssh: { user: "rancher" },
+        hostname: "rancher.example.com", loadBalancer: { address: "192.0.2.20" }, ssh: { user: "rancher", knownHostsFile: "/test/known_hosts" },
         sshPrivateKey: CLUSTER_KEY, ...extra,
     };
 }
@@ -41,7 +42,7 @@ function renderer(base: Obj): StackRenderer {
         for (const k of pending) {
             raw[k] = raw[k] ?? `pending-${k}`;
         }
-        return rkeClusterConfig(rkeYamlArgs(settingsFrom(raw), raw.loadBalancer.address, { registryPassword: "secret", s3SecretKey: "secret" }));
+        return rkeClusterConfig(rkeYamlArgs(settingsFrom(withoutHostKeyCheck(raw)), raw.loadBalancer.address, { registryPassword: "secret", s3SecretKey: "secret" }));
     };
 }
 
@@ -232,7 +233,7 @@ describe("scripts/ops/rkeRecovery", () => {
             ]);
             // Independently: the merged stack passes validation and renders the recovered cluster, SANs aside.
             const raw = withEntries(base, r.entries);
-            const { settings } = parseConfig(raw, { readFile: () => { throw new Error("no key files here"); } });
+            const { settings } = parseConfig(withoutHostKeyCheck(raw), { readFile: () => { throw new Error("no key files here"); } });
             assert.equal(settings.versions.kubernetes, "v1.28.15-rancher1-1");
             const rendered = rkeClusterConfig(rkeYamlArgs(settings, "192.0.2.20", { registryPassword: "x", s3SecretKey: "x" }));
             const running = rebuildClusterYml(parseRkeState(FIXTURE));
@@ -258,7 +259,7 @@ describe("scripts/ops/rkeRecovery", () => {
     describe("round trip: rancher-ha's renderer -> the state RKE writes -> recovery -> renderer", () => {
         for (const [name, raw] of [["minimal", minimalRaw()], ["every setting", fullRaw()]] as const) {
             it(`${name}: same nodes, roles, versions and cluster; nothing left for rkeOverrides`, () => {
-                const s = settingsFrom(raw);
+                const s = settingsFrom(withoutHostKeyCheck(raw));
                 const original = rkeClusterConfig(rkeYamlArgs(s, "192.0.2.10", { registryPassword: "registry-s3cret", s3SecretKey: "s3-s3cret" }));
                 // The renderer's text, read back the way rke reads it.
                 const asRead = yaml.load(rkeClusterYaml(rkeYamlArgs(s, "192.0.2.10", { registryPassword: "registry-s3cret", s3SecretKey: "s3-s3cret" }))) as Obj;
@@ -277,7 +278,7 @@ describe("scripts/ops/rkeRecovery", () => {
                 assert.equal(r.entries.rkeOverrides, undefined, JSON.stringify(r.entries.rkeOverrides));
                 assert.deepEqual(r.notes.filter(n => n.kind === "changed"), []);
 
-                const again = rkeClusterConfig(rkeYamlArgs(settingsFrom(withEntries(base, r.entries)), "192.0.2.10", { registryPassword: "registry-s3cret", s3SecretKey: "s3-s3cret" }));
+                const again = rkeClusterConfig(rkeYamlArgs(settingsFrom(withoutHostKeyCheck(withEntries(base, r.entries))), "192.0.2.10", { registryPassword: "registry-s3cret", s3SecretKey: "s3-s3cret" }));
                 const pick = (c: Obj) => ({
                     version: c.kubernetes_version, name: c.cluster_name,
                     nodes: c.nodes.map((n: Obj) => [n.address, n.internal_address, n.hostname_override, n.port, n.role, n.labels, n.taints]),

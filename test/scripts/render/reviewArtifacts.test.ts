@@ -15,6 +15,8 @@ import {
 import { UPSTREAMS } from "../../../components/loadBalancer/nginxConf";
 import { allRegistered, byType, recordResources, RecordedResource, settle } from "../../helpers/mocks";
 import { ROOT } from "../../helpers/paths";
+import { HOST_KEYS } from "../../fixtures/hostKeys";
+import { shellQuote } from "../../../components/shared/shell";
 
 
 const pem = (label: string, body: string) => `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`;
@@ -35,13 +37,13 @@ function fullRaw(extra: Record<string, unknown> = {}): Record<string, unknown> {
     return {
         hostname: "rancher.example.com",
         ssh: { user: "rancher" },
-        loadBalancer: { address: "192.0.2.10", mode: "system", httpsPort: 8443 },
+        loadBalancer: { address: "192.0.2.10", mode: "system", httpsPort: 8443, hostKey: HOST_KEYS[0] },
         nodes: [
-            ...[11, 12, 13].map(n => ({ address: `192.0.2.${n}`, roles: ["controlplane", "etcd", "worker"] })),
-            { address: "fd00::14", roles: ["worker"], dockerSocket: "/run/docker.sock" },
+            ...[11, 12, 13].map(n => ({ address: `192.0.2.${n}`, roles: ["controlplane", "etcd", "worker"], hostKey: HOST_KEYS[n - 10] })),
+            { address: "fd00::14", roles: ["worker"], dockerSocket: "/run/docker.sock", hostKey: HOST_KEYS[4] },
         ],
         admin: { workDir: "/opt/rancher-ha" },
-        bastion: { address: "198.51.100.5", user: "jump" },
+        bastion: { address: "198.51.100.5", user: "jump", hostKey: HOST_KEYS[0] },
         privateRegistry: { url: "registry.example.com:5000", user: "puller", isDefault: true },
         etcdSnapshots: { creation: "6h", retention: "24h", s3: { bucketName: "etcd", endpoint: "s3.example.com", accessKey: "AKIAEXAMPLE" } },
         tls: { source: "secret" },
@@ -84,7 +86,7 @@ describe("scripts/render/reviewArtifacts", () => {
             "1-load-balancer/nginx.conf", "1-load-balancer/apply.sh", "1-load-balancer/delete.sh",
             "2-rke/rancher-cluster.yml",
             "2-rke/preflight-192.0.2.11.sh", "2-rke/preflight-192.0.2.12.sh", "2-rke/preflight-192.0.2.13.sh",
-            "2-rke/rke-up.sh", "2-rke/rke-remove.sh",
+            "2-rke/rke-up.sh", "2-rke/rke-up-command.sh", "2-rke/destroy.sh",
             "3-cert-manager/release.yaml", "3-cert-manager/values.yaml",
             "4-rancher/release.yaml", "4-rancher/values.yaml",
             "5-host-aliases/rancher-deployment-patch.yaml",
@@ -234,6 +236,7 @@ interface Deployed {
 /** The stages wired as index.ts wires them, under mocks that answer like the providers. */
 async function deploy(s: StackSettings): Promise<Deployed> {
     const recorded = await recordResources({
+        stack: "review",
         outputs: a => {
             if (a.type.startsWith("command:") && a.name === "rke-up") {
                 return { stdout: upStdout() };
@@ -285,7 +288,7 @@ describe("scripts/render/reviewArtifacts: the text the components apply (Pulumi 
         ["letsEncrypt, generated bootstrap password, local admin, hostAliases off", () => toolSettings(stackFile(fullRaw({
             tls: { source: "letsEncrypt", letsEncryptEmail: "ops@example.com", letsEncryptEnvironment: "staging" },
             tlsCert: undefined, tlsKey: undefined, tlsCaCert: undefined, bootstrapPassword: undefined,
-            admin: { host: "local" }, hostAliases: { enabled: false }, loadBalancer: { address: "lb.example.com" },
+            admin: { host: "local" }, hostAliases: { enabled: false }, loadBalancer: { address: "lb.example.com", hostKey: HOST_KEYS[0] },
         }))).settings],
     ];
 
@@ -314,8 +317,9 @@ describe("scripts/render/reviewArtifacts: the text the components apply (Pulumi 
                 assert.equal(files.get(file), named(`rke-preflight-${n.address}`).inputs.create, `preflight of ${n.address}`);
             }
             const up = named("rke-up");
-            assert.equal(files.get(`${dir.rke}/rke-up.sh`), up.inputs.create);
-            assert.equal(files.get(`${dir.rke}/rke-remove.sh`), up.inputs.delete);
+            assert.equal(files.get(`${dir.rke}/rke-up-command.sh`), up.inputs.create);
+            assert.ok(up.inputs.create.includes(shellQuote(files.get(`${dir.rke}/rke-up.sh`)!)), "rke-up.sh is what runs on the admin host");
+            assert.equal(files.get(`${dir.rke}/destroy.sh`), up.inputs.delete);
 
             const releases = byType(d.recorded, "kubernetes:helm.sh/v3:Release");
             for (const [stageDir, release] of [[dir.certManager, "cert-manager"], [dir.rancher, "rancher"]] as const) {

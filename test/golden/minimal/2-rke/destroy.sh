@@ -1,0 +1,2 @@
+set -eu
+echo 'rancher-ha: the Kubernetes cluster on 192.0.2.11 is KEPT: pulumi destroy forgets it but never removes it unless admin.removeClusterOnDestroy is true. What stays: the cluster itself, and in ~/rancher-ha on the admin host (rancher@192.0.2.11:22) its rancher-cluster.yml, SSH keys, state file and kubeconfig (with the dated copies npm run ops made), which are the admin credentials of the cluster. To remove the cluster on purpose: npm run ops -- remove-cluster --stack minimal --yes' >&2
