@@ -24,13 +24,20 @@ lockfile=${RANCHER_HA_LOCKFILE:-$repo_root/package-lock.json}
 cache_root=${RANCHER_HA_ENGINE_CACHE:-$HOME/.cache/rancher-ha/engine}
 jobs=${RANCHER_HA_ENGINE_JOBS:-2}
 
+# json EXPR: evaluate a JavaScript expression over the JSON on stdin (bound to j); print strings as they are,
+# arrays one item a line, nothing for undefined/null. (node is needed anyway; jq need not be installed.)
+json() {
+  node -e 'let s = ""; process.stdin.on("data", d => s += d).on("end", () => {
+    let j; try { j = JSON.parse(s); } catch (e) { process.exit(2); }
+    const r = eval(process.argv[1]);
+    if (r !== undefined && r !== null) console.log(Array.isArray(r) ? r.join("\n") : String(r)); })' "$1"
+}
 log() { printf '[engine %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 command -v go >/dev/null || { [ -x /usr/local/go/bin/go ] && PATH=/usr/local/go/bin:$PATH; } || true
 command -v go >/dev/null || die "go is not on PATH"
 command -v node >/dev/null || die "node is needed to read $lockfile"
-command -v jq >/dev/null || die "jq is needed (apt-get install jq)"
 [ -f "$lockfile" ] || die "no $lockfile"
 
 # ---- versions: the lockfile is the only place they are written --------------------------------------------
@@ -94,8 +101,8 @@ download() {
   local json
   json=$(go mod download -json "$1" 2>/dev/null || true)
   printf '%s\n' "$json" >"$2"
-  if [ -z "$json" ] || jq -e 'has("Error")' "$2" >/dev/null; then
-    jq -r '.Error // "no answer"' "$2" 2>/dev/null | tr '\n' ' ' >"$3"; return 1
+  if [ "$(json 'j.Error ? "error" : "ok"' <"$2" 2>/dev/null)" != ok ]; then
+    { json 'j.Error' <"$2" 2>/dev/null || echo "no answer"; } | tr '\n' ' ' >"$3"; return 1
   fi
 }
 
@@ -114,24 +121,27 @@ build_piece() {
     err="$err [$mod@$v: $(cat "$dir/err")]"
   done
   [ -n "$ver" ] || missing "$name" "the Go module proxy serves none of:$err"
+  for r in $extra; do
+    download "$r" "$dir/extra.json" "$dir/err" || missing "$name" "$mod@$ver needs $r, which the Go module proxy does not serve: $(cat "$dir/err")"
+  done
   local moddir gomod
-  moddir=$(jq -r .Dir "$dl"); gomod=$(jq -r .GoMod "$dl")
+  moddir=$(json j.Dir <"$dl"); gomod=$(json j.GoMod <"$dl")
 
   (
     cd "$dir"
     go mod init "rancher-ha.local/engine/$name" >/dev/null 2>&1
-    go mod edit -go="$(go mod edit -json "$gomod" | jq -r '.Go // "1.21"')" -require="$mod@$ver"
+    go mod edit -go="$(go mod edit -json "$gomod" | json 'j.Go || "1.21"')" -require="$mod@$ver"
     for r in $extra; do go mod edit -require="$r"; done
     # Replaces of the module itself: non-local ones are copied; local ones must be covered by EXTRA-REQUIRES
     # (same repo, published as modules) or be unused by the binary, else the piece cannot be built from the proxy.
-    go mod edit -json "$gomod" | jq -r '.Replace[]? | [.Old.Path, (.Old.Version // ""), .New.Path, (.New.Version // "")] | join("|")' |
+    go mod edit -json "$gomod" | json '(j.Replace || []).map(r => [r.Old.Path, r.Old.Version || "", r.New.Path, r.New.Version || ""].join("|"))' |
       while IFS='|' read -r op ov np nv; do
         if [ -n "$nv" ]; then go mod edit -replace="$op${ov:+@$ov}=$np@$nv"
         else echo "$op => $np"; fi
       done >local-replaces
     : >unresolved
     while read -r op _ np; do
-      case " $extra ${NAME_UNUSED_LOCAL:-} " in *" $op@"*|*" $op "*) continue ;; esac
+      case " $extra " in *" $op@"*) continue ;; esac
       echo "$op => $np" >>unresolved
     done <local-replaces
   )
@@ -194,11 +204,12 @@ piece_command() {
 }
 piece_kubernetes() {
   local m=github.com/pulumi/pulumi-kubernetes/provider/v4
-  # its go.mod replaces sdk/v4 => ../sdk, which only tests import
-  NAME_UNUSED_LOCAL=github.com/pulumi/pulumi-kubernetes/sdk/v4 GEN_VERSION=$KUBERNETES_VERSION \
-    build_piece kubernetes pulumi-resource-kubernetes $m \
-    "v$KUBERNETES_VERSION $(pseudo_version "kubernetes@$KUBERNETES_VERSION") ${RANCHER_HA_ENGINE_KUBERNETES_MODVER:-}" \
-    cmd/pulumi-resource-kubernetes "-X $m/pkg/version.Version=$KUBERNETES_VERSION" "" yes ""
+  # Its go.mod replaces sdk/v4 => ../sdk, and non-test packages (pkg/helm, pkg/provider/yaml/v2,
+  # pkg/provider/helm/v4) import that Go SDK: take the published sdk/v4 of the same release instead.
+  GEN_VERSION=$KUBERNETES_VERSION build_piece kubernetes pulumi-resource-kubernetes $m \
+    "v$KUBERNETES_VERSION $(pseudo_version "kubernetes@$KUBERNETES_VERSION")" \
+    cmd/pulumi-resource-kubernetes "-X $m/pkg/version.Version=$KUBERNETES_VERSION" "" yes \
+    "github.com/pulumi/pulumi-kubernetes/sdk/v4@v$KUBERNETES_VERSION"
 }
 piece_tls() {
   local m=github.com/pulumi/pulumi-tls/provider/v5
@@ -210,7 +221,7 @@ piece_tls() {
 piece_nodejs-dynamic-provider() {
   local dl=$work/sdk.dl.json e=$work/sdk.err
   download "$sdk@$pv" "$dl" "$e" || missing nodejs-dynamic-provider "$sdk@$pv: $(cat "$e")"
-  install -m 0755 "$(jq -r .Dir "$dl")/nodejs/dist/pulumi-resource-pulumi-nodejs" "$out/bin/pulumi-resource-pulumi-nodejs"
+  install -m 0755 "$(json j.Dir <"$dl")/nodejs/dist/pulumi-resource-pulumi-nodejs" "$out/bin/pulumi-resource-pulumi-nodejs"
   echo "pulumi-resource-pulumi-nodejs $sdk@$pv (script)" >"$out/.done/nodejs-dynamic-provider"
 }
 
