@@ -38,7 +38,10 @@ export interface SshHost {
 }
 
 export interface SshHostOptions {
-    /** Login user; created (with a home directory) when it does not exist. Default: root. */
+    /**
+     * Login user: this name plus a suffix of this test run (e.g. opsuser-3f2a), created with a home directory and
+     * removed by stop(), so two runs on one machine never share a user or a home. Default: root (not removed).
+     */
     user?: string;
     /** Give a non-root user passwordless sudo (needs the sudo package). */
     sudo?: boolean;
@@ -68,6 +71,16 @@ function mustRun(cmd: string, args: string[]) {
     return r.stdout;
 }
 
+/** This test run's suffix for the users it creates. */
+const RUN_ID = process.pid.toString(36);
+
+/** Removes a user this run created: its processes, home and sudoers entry. */
+function removeUser(user: string): void {
+    spawnSync("pkill", ["-KILL", "-u", user]);
+    spawnSync("userdel", ["--remove", user], { encoding: "utf8" });
+    fs.rmSync(`/etc/sudoers.d/rancher-ha-test-${user}`, { force: true });
+}
+
 function ensureUser(user: string, shell: string, sudo: boolean): string {
     const existing = spawnSync("getent", ["passwd", user], { encoding: "utf8" });
     if (existing.status !== 0) {
@@ -85,7 +98,7 @@ function ensureUser(user: string, shell: string, sudo: boolean): string {
 
 /** Starts a test host. Always `stop()` it (in an after hook). */
 export async function startSshHost(opts: SshHostOptions = {}): Promise<SshHost> {
-    const user = opts.user ?? "root";
+    const user = opts.user === undefined || opts.user === "root" ? "root" : `${opts.user}-${RUN_ID}`;
     const home = user === "root" ? os.homedir() : ensureUser(user, opts.shell ?? "/bin/sh", opts.sudo ?? false);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rancher-ha-sshd-"));
     fs.chmodSync(dir, 0o755);
@@ -174,6 +187,9 @@ export async function startSshHost(opts: SshHostOptions = {}): Promise<SshHost> 
                 await exited;
             }
             fs.rmSync(dir, { recursive: true, force: true });
+            if (user !== "root") {
+                removeUser(user);
+            }
         },
     };
 }

@@ -55,7 +55,7 @@ describe("scripts/ops (npm run ops) end to end", function () {
     function writeStack(withNodes: boolean): void {
         const config: Record<string, unknown> = {
             "rancher-ha:hostname": "rancher.example.com",
-            "rancher-ha:ssh": { user: "opsuser", port: host.port, keyPath: host.privateKeyPath, knownHostsFile: path.join(dir, "known_hosts") },
+            "rancher-ha:ssh": { user: host.user, port: host.port, keyPath: host.privateKeyPath, knownHostsFile: path.join(dir, "known_hosts") },
             "rancher-ha:loadBalancer": { address: "192.0.2.10" },
         };
         if (withNodes) {
@@ -136,7 +136,7 @@ describe("scripts/ops (npm run ops) end to end", function () {
             const state = FIXTURE.trimEnd(); // a state as real rke writes it (the stage double's is not JSON)
             fs.rmSync(work, { recursive: true });
             const lost = await ops(["snapshot-save", ...common(), "--name", "x"]);
-            assert.match(lost.stderr, /does not exist .*pulumi stack output --stack test --show-secrets rkeState \| ssh -p \d+ opsuser@127\.0\.0\.1 .*npm run ops -- restore-workdir --stack test/);
+            assert.match(lost.stderr, /does not exist .*pulumi stack output --stack test --show-secrets rkeState \| ssh -p \d+ opsuser-\w+@127\.0\.0\.1 .*npm run ops -- restore-workdir --stack test/);
             const r = await ops(["restore-workdir", ...common()], `${state}\n`); // as pulumi stack output prints it
             assert.equal(r.code, 0, r.stderr);
             assert.equal(fs.readFileSync(path.join(work, "rancher-cluster.rkestate"), "utf8"), state);
@@ -240,9 +240,9 @@ describe("scripts/ops (npm run ops) end to end", function () {
             const yml = yaml.load(fs.readFileSync(path.join(work, "rancher-cluster.yml"), "utf8")) as any;
             assert.equal(yml.kubernetes_version, "v1.28.15-rancher1-1");
             assert.deepEqual(yml.nodes.map((n: any) => [n.address, n.user, n.ssh_key_path]), [
-                ["127.0.0.1", "opsuser", `~/rancher-ha/keys/${keyId(host.privateKey)}`],
-                ["192.0.2.22", "opsuser", `~/rancher-ha/keys/${keyId(host.privateKey)}`],
-                ["192.0.2.23", "opsuser", `~/rancher-ha/keys/${keyId(host.privateKey)}`],
+                ["127.0.0.1", host.user, `~/rancher-ha/keys/${keyId(host.privateKey)}`],
+                ["192.0.2.22", host.user, `~/rancher-ha/keys/${keyId(host.privateKey)}`],
+                ["192.0.2.23", host.user, `~/rancher-ha/keys/${keyId(host.privateKey)}`],
             ]);
             assert.equal(fs.readFileSync(path.join(work, "keys", keyId(host.privateKey)), "utf8"), host.privateKey);
             assert.match(fs.readFileSync(kubeOut, "utf8"), /user: "kube-admin-local"/);
@@ -256,9 +256,9 @@ describe("scripts/ops (npm run ops) end to end", function () {
             fs.writeFileSync(path.join(dir, "Pulumi.test.yaml"), yaml.dump(doc));
             const { settings } = toolSettings(readStackFile(dir, "test"));
             assert.deepEqual(settings.nodes.map(n => [n.address, n.port, n.user, n.roles.join(",")]), [
-                ["127.0.0.1", host.port, "opsuser", "controlplane,etcd,worker"],
-                ["192.0.2.22", 22, "opsuser", "controlplane,etcd,worker"],   // the state's port, not ssh.port
-                ["192.0.2.23", 22, "opsuser", "controlplane,etcd,worker"],
+                ["127.0.0.1", host.port, host.user, "controlplane,etcd,worker"],
+                ["192.0.2.22", 22, host.user, "controlplane,etcd,worker"],   // the state's port, not ssh.port
+                ["192.0.2.23", 22, host.user, "controlplane,etcd,worker"],
             ]);
             assert.equal(settings.versions.kubernetes, "v1.28.15-rancher1-1");
             assert.ok(settings.rkeOverrides, "rkeOverrides passed RKE's key check");

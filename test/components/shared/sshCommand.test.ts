@@ -43,7 +43,7 @@ describe("shared/sshCommand: a remote script over the system ssh client, pinned 
     it("runs the remote script on the host with the payload as its stdin, and passes its exit status back", async () => {
         const r = await run(hop(), 'echo "on $(id -un): $(cat)"; echo err >&2; exit 3', "the payload");
         assert.equal(r.code, 3, r.stderr);
-        assert.equal(r.stdout, "on sshcmd: the payload\n");
+        assert.equal(r.stdout, `on ${host.user}: the payload\n`);
         assert.match(r.stderr, /^err$/m);
         assert.deepEqual(fs.readdirSync(tmp), [], "keys and known_hosts are removed");
     });
@@ -59,7 +59,7 @@ describe("shared/sshCommand: a remote script over the system ssh client, pinned 
         assert.equal(r.code, 255);
         assert.equal(r.stdout, "", "the remote script never ran");
         assert.match(r.stderr, /Host key verification failed/);
-        assert.match(r.stderr, /ssh to sshcmd@127\.0\.0\.1:\d+ failed \(above\): .*a host key other than the one pinned in the stack.*npm run ops -- host-keys/);
+        assert.match(r.stderr, /ssh to sshcmd-\w+@127\.0\.0\.1:\d+ failed \(above\): .*a host key other than the one pinned in the stack.*npm run ops -- host-keys/);
         const viaBadBastion = await run(hop(), "echo reached", "", jumpHop({ hostKey: HOST_KEYS[3] }));
         assert.equal(viaBadBastion.code, 255);
         assert.equal(viaBadBastion.stdout, "");
@@ -71,7 +71,7 @@ describe("shared/sshCommand: a remote script over the system ssh client, pinned 
         const r = await run(hop({ hostKey: undefined }), "echo reached", "");
         assert.equal(r.code, 0, r.stderr);
         assert.equal(r.stdout, "reached\n");
-        assert.match(r.stderr, /WARNING: not checking the SSH host key of sshcmd@127\.0\.0\.1:\d+/);
+        assert.match(r.stderr, /WARNING: not checking the SSH host key of sshcmd-\w+@127\.0\.0\.1:\d+/);
     });
 
     it('"local" runs the same remote script here, under /bin/sh, with the payload on stdin', async () => {
