@@ -1,6 +1,7 @@
 // The whole stack config, section by section: raw values in, StackSettings (or every problem at once) out.
 // Pure apart from reading SSH key files, which ParseOptions.readFile replaces in tests.
 import { rkeConfigProblems } from "../rke/clusterYml";
+import { compatibilityProblems } from "./compatibility";
 import { ConfigError, ConfigReader, ReaderOptions } from "./reader";
 import { hasUpperCase, isHostname, isIp, shown } from "./names";
 import { DEFAULTS, HostAliasesSettings, SIZING, StackSettings } from "./types";
@@ -103,6 +104,12 @@ function parseStack(r: ConfigReader, raw: Record<string, unknown>): StackSetting
     for (const problem of rkeConfigProblems({ kubernetesVersion: versions.kubernetes, networkPlugin: cluster.networkPlugin, etcdSnapshots })) {
         r.problem(problem);
     }
+    // Which versions work together (components/config/compatibility.ts): refused before Helm or rke would.
+    const compat = compatibilityProblems({
+        distribution: "rke", kubernetes: versions.kubernetes, rancher: versions.rancher, certManager: versions.certManager, today: r.today,
+    });
+    compat.errors.forEach(e => r.problem(e));
+    compat.warnings.forEach(w => r.warn(w));
 
     if (r.errorCount > 0 || !hostname || !lb || !admin) {
         return undefined;

@@ -28,6 +28,7 @@ function render(stack: string) {
     const { settings, warnings } = toolSettings(file, {
         readFile: p => { throw new Error(`golden render must not read ${p}`); },
         homeDir: "/home/golden",
+        today: "2026-12-02",   // end-of-life warnings are in the index: a fixed day keeps the golden copy stable
     });
     return reviewArtifacts({ stack, project: file.project, settings, warnings, encryptedKeys: file.encryptedKeys });
 }
