@@ -14,9 +14,15 @@ import {
 } from "../../components/rke/scripts";
 import { fileBundle, script, shellPath, shellQuote, SUDO_SH } from "../../components/shared/shell";
 
-const FRAME_BEGIN = "-----BEGIN RANCHER-HA OPS RESULT-----";
-const FRAME_END = "-----END RANCHER-HA OPS RESULT-----";
+/** The framed result block every ops script prints last (parseOpsResult reads it). */
+export const FRAME_BEGIN = "-----BEGIN RANCHER-HA OPS RESULT-----";
+export const FRAME_END = "-----END RANCHER-HA OPS RESULT-----";
 const FULL_STATE = "full-cluster-state";
+/**
+ * Ours: the work dir was written by `npm run ops -- recover` (holds the command that writes it again). Until the first
+ * successful rke up through pulumi (.rancher-ha-last-up), the stack has no rkeState output to restore files from.
+ */
+export const RECOVERED_MARKER = ".rancher-ha-recovered";
 
 /** Ours: what ops did in the work dir (rke's output of each run, and the snapshots saved through ops). */
 export const OPS_FILES = {
@@ -82,6 +88,10 @@ fail() { echo "rancher-ha ops: $HOST: $*" >&2; exit 1; }
 ${takeLockSh(a.lockWaitSeconds)}
 [ -d "$WORK" ] || fail "the admin work dir $WORK does not exist (lost disk or another admin host?); $HINT"
 cd "$WORK"
+# A work dir adopted with recover: the stack has no rkeState output until its first pulumi up; recover writes it again.
+if [ -s ${RECOVERED_MARKER} ] && [ ! -e ${F.lastUp} ]; then
+  HINT="this work dir was written by npm run ops -- recover and the stack has no rkeState output until its first pulumi up (pulumi stack output has nothing to restore yet): write the files again with $(head -n 1 ${RECOVERED_MARKER}) (add --replace where a file differs)"
+fi
 MISSING=""
 [ -s ${F.config} ] || MISSING="$MISSING ${F.config}"
 [ -s ${F.state} ] || MISSING="$MISSING ${F.state}"
@@ -196,6 +206,7 @@ export function removeClusterScript(a: RemoveClusterArgs): string {
         `echo ${shellQuote(`rancher-ha ops: ${rkeRemoveWarning(a.nodes)}`)} >&2
 run_rke remove --force --config ${RKE_FILES.config}
 ${WIPE_WORKDIR_SH}
+rm -f ${RECOVERED_MARKER}
 echo ${shellQuote(FRAME_BEGIN)}
 echo "removed"
 echo ${shellQuote(FRAME_END)}`,
@@ -234,6 +245,9 @@ export interface OpsResult {
     kubeconfig?: string;
     /** recover-state: the full-cluster-state object as `kubectl get -o json` printed it. */
     object?: string;
+    /** recover-state: `kubectl get nodes -o json`, or why it failed (nodesError). */
+    nodes?: string;
+    nodesError?: string;
 }
 
 /** Extracts the framed result; base64 fields decoded. */
@@ -259,6 +273,10 @@ export function parseOpsResult(stdout: string): OpsResult {
             r.kubeconfig = b64(v, k);
         } else if (k === "object") {
             r.object = b64(v, k);
+        } else if (k === "nodes") {
+            r.nodes = b64(v, k);
+        } else if (k === "nodes-error") {
+            r.nodesError = b64(v, k).trim();
         } else {
             r.lines.push(line);
         }
@@ -304,19 +322,40 @@ else
   fail "no kubelet container here and no kubectl with $KDIR/ssl/kubecfg-kube-node.yaml: this is not an RKE node, or $(id -un) cannot use Docker (sudo usermod -aG docker $(id -un)); run recover --from a controlplane node"
 fi
 LAST=""
+FOUND=""
 for kind in secret configmap; do
-  if kc -n kube-system get "$kind" ${FULL_STATE} -o json > "$TMP/object" 2> "$TMP/err"; then
-    echo ${shellQuote(FRAME_BEGIN)}
-    printf 'object '; base64 < "$TMP/object" | tr -d '\\n'; echo
-    echo ${shellQuote(FRAME_END)}
-    exit 0
-  fi
+  if kc -n kube-system get "$kind" ${FULL_STATE} -o json > "$TMP/object" 2> "$TMP/err"; then FOUND=$kind; break; fi
   LAST=$(tail -n 1 "$TMP/err")
   case "$LAST" in *NotFound*|*"not found"*) ;; *) break ;; esac
 done
-fail "could not read kube-system/${FULL_STATE} (Secret or ConfigMap): \${LAST:-no output}; check that kube-apiserver runs on this node (docker ps --filter name=kube-apiserver) and that the cluster was built by RKE"`,
+if [ -z "$FOUND" ]; then
+  case "$LAST" in
+    *NotFound*|*"not found"*)
+      fail "the API server has neither a Secret nor a ConfigMap kube-system/${FULL_STATE} ($LAST): the cluster was not built by RKE (or not by RKE >= 0.2, which keeps it there), or this node belongs to another cluster; run recover --from a controlplane node of the RKE cluster you adopt" ;;
+    *Forbidden*|*Unauthorized*|*"(403)"*|*"(401)"*|*"must be logged in"*)
+      fail "the API server refused this node's credentials ($KCFG): $LAST; that is about credentials and RBAC, not the API server's health: check that the node's certificate has not expired (openssl x509 -enddate -noout -in $KDIR/ssl/kube-node.pem; rke cert rotate renews it) and that RKE's RBAC bindings for the nodes are in place, or run recover --from another controlplane node" ;;
+    *InternalError*|*"an error on the server"*|*"Internal error"*|*ServiceUnavailable*|*"(500)"*|*"(503)"*)
+      fail "the API server failed the request itself: $LAST; check its health and etcd's (docker logs --tail 50 kube-apiserver; docker logs --tail 50 etcd), then run recover again" ;;
+    *refused*|*"Unable to connect"*|*timeout*|*"no route"*)
+      fail "kube-apiserver does not answer on this node: $LAST; check that it runs here (docker ps --filter name=kube-apiserver) or run recover --from another controlplane node" ;;
+    *)
+      fail "could not read kube-system/${FULL_STATE} (Secret or ConfigMap): \${LAST:-no output}; check kube-apiserver on this node (docker ps --filter name=kube-apiserver; docker logs --tail 50 kube-apiserver) and that --from is a controlplane node of the RKE cluster" ;;
+  esac
+fi
+# The nodes the cluster has, to compare with the state's (a failure here only leaves the comparison out).
+NODES_OK=0
+if kc get nodes -o json > "$TMP/nodes" 2> "$TMP/nodes-err"; then NODES_OK=1; fi
+echo ${shellQuote(FRAME_BEGIN)}
+printf 'object '; base64 < "$TMP/object" | tr -d '\n'; echo
+if [ "$NODES_OK" = 1 ]; then
+  printf 'nodes '; base64 < "$TMP/nodes" | tr -d '\n'; echo
+else
+  printf 'nodes-error '; tail -n 1 "$TMP/nodes-err" | base64 | tr -d '\n'; echo
+fi
+echo ${shellQuote(FRAME_END)}`,
     );
 }
+
 export interface InstallRecoveredArgs {
     workDir: string;
     hostLabel: string;
@@ -324,6 +363,11 @@ export interface InstallRecoveredArgs {
     replace: boolean;
     /** The stack, named in the work dir lock. */
     stack?: string;
+    /**
+     * `npm run ops -- recover ...`: the files come from recover (kept in RECOVERED_MARKER, for the hint of later ops
+     * commands); undefined (restore-workdir: the files come from the stack's outputs) removes the marker.
+     */
+    recoverCommand?: string;
 }
 
 export interface RecoveredFiles {
@@ -391,6 +435,7 @@ for f in "$IN"/*; do
 done
 # The next rke up through Pulumi must run (and export this state), whatever ran in this directory before.
 if [ "$CHANGED" = 1 ]; then rm -f ${F.lastUp} ${F.lastPlan}; fi
+${a.recoverCommand ? `echo ${shellQuote(a.recoverCommand)} > ${RECOVERED_MARKER}; chmod 600 ${RECOVERED_MARKER}` : `rm -f ${RECOVERED_MARKER}`}
 echo ${shellQuote(FRAME_END)}`,
     );
 }
