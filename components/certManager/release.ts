@@ -16,17 +16,23 @@ export function certManagerCrdValues(version: string): Record<string, unknown> {
         : { installCRDs: true };
 }
 
-/** cert-manager's images, as Rancher's air-gap guide mirrors them (`<registry>/quay.io/jetstack/...`). */
-const CERT_MANAGER_IMAGES: [path: string[], image: string][] = [
-    [["image"], "cert-manager-controller"],
-    [["webhook", "image"], "cert-manager-webhook"],
-    [["cainjector", "image"], "cert-manager-cainjector"],
-    [["acmesolver", "image"], "cert-manager-acmesolver"],
-    [["startupapicheck", "image"], "cert-manager-startupapicheck"],
-];
+/**
+ * cert-manager's images, as Rancher's air-gap guide mirrors them (`<registry>/quay.io/jetstack/...`). The startup
+ * API check job ran the `cert-manager-ctl` image up to v1.13.x; v1.14.0 gave it its own `cert-manager-startupapicheck`
+ * image (the charts' values.yaml `startupapicheck.image.repository` at v1.13.6 and v1.14.0).
+ */
+export function certManagerImages(version: string): [path: string[], image: string][] {
+    return [
+        [["image"], "cert-manager-controller"],
+        [["webhook", "image"], "cert-manager-webhook"],
+        [["cainjector", "image"], "cert-manager-cainjector"],
+        [["acmesolver", "image"], "cert-manager-acmesolver"],
+        [["startupapicheck", "image"], versionAtLeast(version, "v1.14.0") ? "cert-manager-startupapicheck" : "cert-manager-ctl"],
+    ];
+}
 
 export interface CertManagerValuesInput {
-    /** Chart version, e.g. v1.15.3: decides the CRD value. */
+    /** Chart version, e.g. v1.15.3: decides the CRD value and the startup API check's image. */
     version: string;
     /** Pull every image from this registry host[:port] (privateRegistry with isDefault). */
     registry?: string;
@@ -42,7 +48,7 @@ export function certManagerValues(input: CertManagerValuesInput): Record<string,
         startupapicheck: { enabled: true },
     };
     if (input.registry) {
-        for (const [path, image] of CERT_MANAGER_IMAGES) {
+        for (const [path, image] of certManagerImages(input.version)) {
             let node = values;
             for (const key of path) {
                 node = node[key] = node[key] ?? {};

@@ -93,6 +93,23 @@ export interface RancherSettings {
     chartRepo: "stable" | "latest" | "alpha";
     /** Given by the user (secret) or undefined: then a random one is generated. */
     bootstrapPassword?: pulumi.Output<string>;
+    /** The chart's antiAffinity: `preferred` lets two replicas share a node, `required` never does. */
+    antiAffinity: "preferred" | "required";
+    /**
+     * Ingress class of the Rancher Ingress and of the ACME http-01 solver: `rancher.ingressClassName`, else the
+     * class of the cluster's own controller (RKE's ingress-nginx: `nginx`). Required with cluster.ingressProvider none.
+     */
+    ingressClassName: string;
+    /** ingress-nginx timeouts on Rancher's Ingress (the chart's default until 2.13, off from 2.14). */
+    includeDefaultExtraAnnotations: boolean;
+    /** Rancher 2.15+: the registry's pull secret also serves the local and downstream clusters' system images. */
+    systemRegistryInheritsPullSecrets: boolean;
+    /** API audit log level 0-3; undefined: no audit log. */
+    auditLogLevel?: number;
+    /** Rancher's post-delete hook does not fail `helm uninstall` when an app outlives its timeout. */
+    postDeleteIgnoreTimeoutError: boolean;
+    /** PEM bundle (secret) of private CAs Rancher must trust (registry, S3, proxy): the `tls-ca-additional` secret. */
+    additionalTrustedCas?: pulumi.Output<string>;
 }
 
 export interface PrivateRegistry {
@@ -176,6 +193,14 @@ export const DEFAULTS = {
     clusterName: "rancher",
     networkPlugin: "canal" as const,
     maxReplicas: 3,
+    rancher: {
+        antiAffinity: "preferred" as const,
+        /** The IngressClass RKE's ingress-nginx registers (cluster.ingressProvider nginx). */
+        nginxIngressClass: "nginx",
+        includeDefaultExtraAnnotations: true,
+        systemRegistryInheritsPullSecrets: true,
+        postDeleteIgnoreTimeoutError: true,
+    },
 };
 
 /** admin.stateSync values: plain tokens, so they can sit in a comment of the rke up script. */
@@ -193,5 +218,6 @@ export const SIZING: Record<NodeSize, { clusters: number; nodes: number; vcpu: n
 /** Config keys that hold secrets: always read as pulumi secrets, never logged. */
 export const SECRET_KEYS = [
     "sshPrivateKey", "tlsCert", "tlsKey", "tlsCaCert", "bootstrapPassword", "privateRegistryPassword", "etcdS3SecretKey",
+    "additionalTrustedCas",
 ];
 

@@ -6,11 +6,18 @@ import * as tls from "@pulumi/tls";
 import { StackSettings } from "../config";
 import { registryPullSecret } from "../shared/RegistryPullSecret";
 import { RancherTls } from "./RancherTls";
-import { bootstrapPasswordFrom, RANCHER_NAMESPACE, rancherChart, rancherRelease, rancherReleaseInput } from "./release";
+import {
+    ADDITIONAL_CA_SECRET, ADDITIONAL_CA_SECRET_KEY, additionalCasPem, bootstrapPasswordFrom, caRestartPatch, RANCHER_DEPLOYMENT_NAME,
+    RANCHER_NAMESPACE, rancherChart, rancherRelease, rancherReleaseInput,
+} from "./release";
 import { chartRegistry, helmReleaseArgs } from "../shared/helm";
+import { sha256 } from "../shared/shell";
 
 export interface RancherArgs {
-    /** From the stack settings: hostname, versions.rancher, tls, rancher (replicas, chartRepo, bootstrapPassword), privateRegistry. */
+    /**
+     * From the stack settings: hostname, versions.rancher, tls, rancher (replicas, chartRepo, bootstrapPassword, the
+     * chart settings, additionalTrustedCas), privateRegistry.
+     */
     settings: Pick<StackSettings, "hostname" | "versions" | "tls" | "rancher" | "privateRegistry">;
     /** The RKE cluster's kubernetes provider (server-side apply on, the @pulumi/kubernetes v4 default). */
     provider: k8s.Provider;
@@ -26,6 +33,11 @@ export class Rancher extends pulumi.ComponentResource {
     /** CATTLE_CA_CHECKSUM for agents: set with a private CA (tls.source secret with tlsCaCert or generateCa). */
     readonly caChecksum: pulumi.Output<string | undefined>;
     readonly release: k8s.helm.v3.Release;
+    /**
+     * Restarts the rancher pods when a CA they mount with subPath changes (tls-ca, tls-ca-additional): undefined
+     * without such a CA.
+     */
+    readonly caRestart?: k8s.apps.v1.DeploymentPatch;
 
     constructor(name: string, args: RancherArgs, opts?: pulumi.ComponentResourceOptions) {
         super("rancher-ha:rancher:Rancher", name, {}, opts);
@@ -49,6 +61,18 @@ export class Rancher extends pulumi.ComponentResource {
         }
         this.caChecksum = caChecksum;
 
+        let additionalChecksum: pulumi.Output<string | undefined> = pulumi.output(undefined);
+        if (s.rancher.additionalTrustedCas !== undefined) {
+            const bundle = s.rancher.additionalTrustedCas.apply(additionalCasPem);
+            prerequisites.push(new k8s.core.v1.Secret(`${name}-additional-cas`, {
+                metadata: { name: ADDITIONAL_CA_SECRET, namespace: namespace.metadata.name },
+                type: "Opaque",
+                stringData: { [ADDITIONAL_CA_SECRET_KEY]: bundle },
+            }, { ...childOpts, dependsOn: [namespace], deleteBeforeReplace: true }));
+            // Public CAs, read as a secret like every PEM setting; their hash says nothing about them.
+            additionalChecksum = pulumi.unsecret(bundle.apply(sha256));
+        }
+
         const registry = chartRegistry(s.privateRegistry);
         const pullSecret = registryPullSecret(`${name}-registry`, RANCHER_NAMESPACE, registry, s.privateRegistry, childOpts, namespace);
         if (pullSecret) {
@@ -67,9 +91,23 @@ export class Rancher extends pulumi.ComponentResource {
             timeout: args.timeoutSeconds ?? 900,
         }, { ...childOpts, dependsOn: prerequisites, additionalSecretOutputs: ["values"] });
 
+        if (s.tls.privateCa || s.rancher.additionalTrustedCas !== undefined) {
+            const timeout = args.timeoutSeconds ?? 900;
+            this.caRestart = new k8s.apps.v1.DeploymentPatch(`${name}-ca-restart`, {
+                metadata: { name: RANCHER_DEPLOYMENT_NAME, namespace: RANCHER_NAMESPACE },
+                spec: pulumi.all([caChecksum, additionalChecksum]).apply(([ca, additional]) =>
+                    caRestartPatch({ ca, additional })?.spec ?? {}),
+            }, {
+                ...childOpts, dependsOn: [this.release],
+                // A new checksum rolls the pods; Pulumi waits for that rollout.
+                customTimeouts: { create: `${Math.ceil(timeout / 60)}m`, update: `${Math.ceil(timeout / 60)}m` },
+            });
+        }
+
         this.url = pulumi.output(`https://${s.hostname}`);
         this.registerOutputs({
             url: this.url, bootstrapPassword: this.bootstrapPassword, caChecksum: this.caChecksum, release: this.release,
+            caRestart: this.caRestart,
         });
     }
 

@@ -2,6 +2,7 @@
 import { DEFAULTS, Versions } from "../types";
 import { ConfigReader } from "../reader";
 import { shown } from "../names";
+import { versionAtLeast } from "../../shared/helm";
 
 export function parseVersions(r: ConfigReader, raw: Record<string, unknown>): Versions {
     const o = r.obj(raw, "versions");
@@ -20,9 +21,20 @@ export function parseVersions(r: ConfigReader, raw: Record<string, unknown>): Ve
     }
     if (!/^v?\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$/.test(v.certManager)) {
         r.err("versions.certManager", `${shown(v.certManager)} is not a chart version; use e.g. ${DEFAULTS.versions.certManager}`);
+    } else if (!versionAtLeast(v.certManager, "v1.15.0") && tlsSource(raw) !== "secret") {
+        // Charts before v1.15 only know installCRDs: the CRDs are plain release objects, without crds.keep.
+        r.warn(`versions.certManager: ${v.certManager} installs its CRDs with installCRDs, which Helm deletes with the ` +
+            "release: uninstalling or replacing the cert-manager release then deletes the CRDs and with them every " +
+            `Certificate, Issuer and ClusterIssuer in the cluster; use v1.15.0 or later (crds.keep), e.g. ${DEFAULTS.versions.certManager}`);
     }
     if (!/^v?\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$/.test(v.rancher)) {
         r.err("versions.rancher", `${shown(v.rancher)} is not a chart version; use e.g. ${DEFAULTS.versions.rancher}`);
     }
     return v;
+}
+
+/** tls.source as given (the tls section validates it): cert-manager is installed unless it is `secret`. Untracked. */
+function tlsSource(raw: Record<string, unknown>): unknown {
+    const tls = raw.tls;
+    return typeof tls === "object" && tls !== null ? (tls as Record<string, unknown>).source : undefined;
 }

@@ -34,6 +34,17 @@ describe("certManager/release", () => {
             assert.equal(v.startupapicheck.enabled, true, "registry settings merge into, not over, startupapicheck");
             assert.deepEqual(v.global, { imagePullSecrets: [{ name: "rancher-ha-registry" }] });
         });
+
+        it("the startup API check image by version: cert-manager-ctl up to v1.13.x, cert-manager-startupapicheck from v1.14.0", () => {
+            const repo = (version: string) => (certManagerValues({ version, registry: "reg.example.com" }) as any).startupapicheck.image.repository;
+            assert.equal(repo("v1.12.9"), "reg.example.com/quay.io/jetstack/cert-manager-ctl");
+            assert.equal(repo("v1.13.6"), "reg.example.com/quay.io/jetstack/cert-manager-ctl");
+            assert.equal(repo("v1.14.0"), "reg.example.com/quay.io/jetstack/cert-manager-startupapicheck");
+            assert.equal(repo("1.16.1"), "reg.example.com/quay.io/jetstack/cert-manager-startupapicheck");
+            // The other images kept their names across that release.
+            const v: any = certManagerValues({ version: "v1.13.6", registry: "reg.example.com" });
+            assert.equal(v.webhook.image.repository, "reg.example.com/quay.io/jetstack/cert-manager-webhook");
+        });
     });
 
     describe("cert-manager is needed", () => {

@@ -46,7 +46,9 @@ describe("config", () => {
     describe("a valid stack", () => {
         it("parses with the defaults a user expects", () => {
             const { settings: s, warnings } = parseConfig(base(), opts);
-            assert.deepEqual(warnings, []);
+            // Only the end-of-life notes of the compatibility table (test/components/config/compatibility.test.ts).
+            assert.deepEqual(warnings.filter(w => !/^distribution: RKE1 reached end of life|past its end of life/.test(w)), []);
+            assert.ok(warnings.some(w => /^distribution: RKE1 reached end of life/.test(w)), "every run says RKE1 is end of life");
             assert.equal(s.nodes.length, 3);
             assert.deepEqual(s.nodes.map(n => [n.address, n.user, n.port, n.keyId]),
                 [1, 2, 3].map(i => [`192.0.2.1${i}`, "rancher", 22, keyId(KEY)]));
@@ -321,12 +323,95 @@ describe("config", () => {
         it("more nodes than the declared size is sized for", () => {
             const raw = base();
             raw.nodeSize = "S";
-            assert.deepEqual(parseConfig(raw, opts).warnings, []);
+            assert.deepEqual(parseConfig(raw, opts).warnings.filter(w => w.startsWith("nodeSize")), []);
             raw.nodes = Array.from({ length: 51 }, (_, i) => ({ address: `10.1.${Math.floor(i / 200)}.${i + 1}`, roles: ["controlplane", "etcd", "worker"] }));
             raw.nodes.pop(); // 50 nodes, 50 etcd (even): only look at the sizing warning
             raw.nodes.push({ address: "10.1.9.9", roles: ["worker"] }, { address: "10.1.9.10", roles: ["worker"] });
             const { warnings } = parseConfig(raw, opts);
             assert.ok(warnings.some(w => /^nodeSize: 52 nodes exceed what size S \(2 vCPU, 8 GB\) is sized for \(50 nodes\)/.test(w)), warnings.join("\n"));
+        });
+    });
+
+    describe("rancher chart settings", () => {
+        it("defaults: preferred anti-affinity, RKE's nginx class, the careful operator's values, no audit log", () => {
+            const r = parseConfig(base(), opts).settings.rancher;
+            assert.equal(r.antiAffinity, "preferred");
+            assert.equal(r.ingressClassName, "nginx");
+            assert.equal(r.includeDefaultExtraAnnotations, true);
+            assert.equal(r.systemRegistryInheritsPullSecrets, true);
+            assert.equal(r.postDeleteIgnoreTimeoutError, true);
+            assert.equal(r.auditLogLevel, undefined);
+            assert.equal(r.additionalTrustedCas, undefined);
+        });
+
+        it("reads every rancher setting", async () => {
+            const raw = base();
+            raw.rancher = {
+                antiAffinity: "required", ingressClassName: "nginx-internal", includeDefaultExtraAnnotations: false,
+                systemRegistryInheritsPullSecrets: false, auditLogLevel: 2, postDeleteIgnoreTimeoutError: false,
+            };
+            raw.additionalTrustedCas = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+            const r = parseConfig(raw, opts).settings.rancher;
+            assert.deepEqual({ ...r, additionalTrustedCas: undefined, bootstrapPassword: undefined }, {
+                replicas: 3, chartRepo: "stable", antiAffinity: "required", ingressClassName: "nginx-internal",
+                includeDefaultExtraAnnotations: false, systemRegistryInheritsPullSecrets: false, auditLogLevel: 2,
+                postDeleteIgnoreTimeoutError: false, additionalTrustedCas: undefined, bootstrapPassword: undefined,
+            });
+            assert.deepEqual(await settle(r.additionalTrustedCas!), { value: raw.additionalTrustedCas, secret: true });
+        });
+
+        it("more replicas than workers: preferred shares nodes (a warning that says so), required is an error naming the fix", () => {
+            const raw = base();
+            raw.rancher = { replicas: 5 };
+            const { warnings } = parseConfig(raw, opts);
+            assert.ok(warnings.some(w => /^rancher\.replicas: 5 replicas on 3 worker node\(s\); with rancher\.antiAffinity preferred the scheduler puts the extra replicas on nodes that already run one/.test(w)), warnings.join("\n"));
+            assert.ok(!warnings.some(w => /Pending/.test(w)));
+            raw.rancher = { replicas: 5, antiAffinity: "required" };
+            oneProblem(raw, "rancher-ha:rancher.antiAffinity", /one Rancher pod per node.*5 on 3 worker node\(s\), so 2 would stay Pending; set rancher\.replicas to at most 3, add worker nodes, or set rancher\.antiAffinity: preferred/);
+            raw.rancher = { replicas: 3, antiAffinity: "required" };
+            assert.deepEqual(parseConfig(raw, opts).warnings.filter(w => w.startsWith("rancher.")), []);
+            raw.rancher = { antiAffinity: "sometimes" };
+            oneProblem(raw, "rancher-ha:rancher.antiAffinity", /use one of preferred, required/);
+        });
+
+        it("ingressProvider none needs rancher.ingressClassName; with nginx it defaults to nginx", () => {
+            const raw = base();
+            raw.cluster = { ingressProvider: "none" };
+            oneProblem(raw, "rancher-ha:rancher.ingressClassName", /required when cluster\.ingressProvider is none.*kubectl get ingressclass/);
+            raw.rancher = { ingressClassName: "traefik" };
+            assert.equal(parseConfig(raw, opts).settings.rancher.ingressClassName, "traefik");
+            raw.rancher = { ingressClassName: "Not_A_Class" };
+            oneProblem(raw, "rancher-ha:rancher.ingressClassName", /not an IngressClass name/);
+        });
+
+        it("auditLogLevel is 0-3; 0 before Rancher 2.12 is off, with a warning", () => {
+            const raw = base();
+            raw.rancher = { auditLogLevel: 4 };
+            oneProblem(raw, "rancher-ha:rancher.auditLogLevel", /whole number from 0 to 3/);
+            raw.rancher = { auditLogLevel: 0 };
+            assert.ok(parseConfig(raw, opts).warnings.some(w => /^rancher\.auditLogLevel: 0 turns the audit log off before Rancher 2\.12/.test(w)));
+            raw.rancher = { auditLogLevel: 1 };
+            assert.deepEqual(parseConfig(raw, opts).warnings.filter(w => w.startsWith("rancher.")), []);
+        });
+
+        it("additionalTrustedCas must be a PEM bundle", () => {
+            const raw = base();
+            raw.additionalTrustedCas = "not a pem";
+            oneProblem(raw, "rancher-ha:additionalTrustedCas", /not a PEM certificate bundle/);
+        });
+    });
+
+    describe("cert-manager before v1.15", () => {
+        it("warns that its CRDs go with the release (no crds.keep), unless cert-manager is not installed", () => {
+            const raw = base();
+            raw.versions = { certManager: "v1.14.5" };
+            const { warnings } = parseConfig(raw, opts);
+            assert.ok(warnings.some(w => /^versions\.certManager: v1\.14\.5 installs its CRDs with installCRDs.*every Certificate, Issuer and ClusterIssuer.*use v1\.15\.0 or later/.test(w)), warnings.join("\n"));
+            raw.tls = { source: "secret", generateCa: true };
+            assert.ok(!parseConfig(raw, opts).warnings.some(w => /installCRDs/.test(w)), "secret TLS: no cert-manager installed");
+            raw.tls = {};
+            raw.versions = { certManager: "v1.15.0" };
+            assert.ok(!parseConfig(raw, opts).warnings.some(w => /installCRDs/.test(w)));
         });
     });
 

@@ -1,5 +1,5 @@
 import { strict as assert } from "assert";
-import { generateKeyPairSync } from "crypto";
+import { createHash, generateKeyPairSync } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as k8s from "@pulumi/kubernetes";
@@ -14,6 +14,7 @@ import { HOST_KEYS } from "../../fixtures/hostKeys";
 const RELEASE = "kubernetes:helm.sh/v3:Release";
 const SECRET = "kubernetes:core/v1:Secret";
 const NAMESPACE = "kubernetes:core/v1:Namespace";
+const PATCH = "kubernetes:apps/v1:DeploymentPatch";
 const PRIVATE_KEY = "tls:index/privateKey:PrivateKey";
 
 const pem = (label: string, body: string) => `-----BEGIN ${label}-----\n${Buffer.from(body).toString("base64")}\n-----END ${label}-----\n`;
@@ -89,8 +90,9 @@ describe("Rancher (mocks)", () => {
         const v = release.inputs.values;
         assert.equal(v.hostname, "rancher.example.com");
         assert.equal(v.replicas, 3);
-        assert.deepEqual(v.ingress, { tls: { source: "rancher" } });
+        assert.deepEqual(v.ingress, { ingressClassName: "nginx", includeDefaultExtraAnnotations: true, tls: { source: "rancher" } });
         assert.equal(v.privateCA, false);
+        assert.equal(byType(recorded, PATCH).length, 0, "no CA, nothing to restart for");
         assert.equal(byType(recorded, SECRET).length, 0, "no TLS secrets outside secret mode");
         assert.deepEqual(await settle(r.url), { value: "https://rancher.example.com", secret: false });
         assert.deepEqual(await settle(r.caChecksum), { value: undefined, secret: false });
@@ -128,9 +130,23 @@ describe("Rancher (mocks)", () => {
         });
         await allRegistered(recorded);
         const v = byType(recorded, RELEASE)[0].inputs.values;
-        assert.deepEqual(v.ingress, { tls: { source: "letsEncrypt" } });
+        assert.deepEqual(v.ingress, { ingressClassName: "nginx", includeDefaultExtraAnnotations: true, tls: { source: "letsEncrypt" } });
         assert.deepEqual(v.letsEncrypt, { email: "ops@example.com", environment: "staging", ingress: { class: "nginx" } });
         assert.equal(v.agentTLSMode, "system-store");
+    });
+
+    it("cluster.ingressProvider none: the Ingress and the ACME solver use rancher.ingressClassName", async () => {
+        new Rancher("rancher-own-ingress", {
+            settings: stackSettings({
+                cluster: { ingressProvider: "none" }, rancher: { ingressClassName: "traefik" },
+                tls: { source: "letsEncrypt", letsEncryptEmail: "ops@example.com" },
+            }),
+            provider,
+        });
+        await allRegistered(recorded);
+        const v = byType(recorded, RELEASE)[0].inputs.values;
+        assert.equal(v.ingress.ingressClassName, "traefik");
+        assert.deepEqual(v.letsEncrypt.ingress, { class: "traefik" });
     });
 
     it("secret mode, generated CA: a CA and a hostname certificate, the two Secrets with the right keys, the checksum", async () => {
@@ -164,9 +180,32 @@ describe("Rancher (mocks)", () => {
 
         const [release] = byType(recorded, RELEASE);
         assert.equal(release.inputs.values.privateCA, true);
-        assert.deepEqual(release.inputs.values.ingress, { tls: { source: "secret" } });
+        assert.equal(release.inputs.values.ingress.tls.source, "secret");
         assert.ok(dependsOn(recorded, release, ingress) && dependsOn(recorded, release, ca), "Secrets exist before the release");
         assert.ok(ingress.deleteBeforeReplace && ca.deleteBeforeReplace);
+
+        // tls-ca is mounted with subPath: a new CA reaches the pods only through a restart, which its checksum on
+        // the pod template causes.
+        const [patch] = byType(recorded, PATCH);
+        assert.deepEqual(patch.inputs.metadata, { name: "rancher", namespace: "cattle-system" });
+        assert.deepEqual(patch.inputs.spec, { template: { metadata: { annotations: { "rancher-ha/cacerts-sha256": caChecksum(caPem) } } } });
+        assert.ok(dependsOn(recorded, patch, release), "patches the chart's deployment once it exists");
+    });
+
+    it("additionalTrustedCas: the tls-ca-additional Secret before the release, the chart flag, a restart on change", async () => {
+        const bundle = `\n${USER_CA}${USER_CA}\n`;
+        new Rancher("rancher-extra-ca", { settings: stackSettings({ additionalTrustedCas: bundle }), provider });
+        await allRegistered(recorded);
+        const extra = secretByName(recorded, "tls-ca-additional")!;
+        assert.equal(extra.inputs.metadata.namespace, "cattle-system");
+        assert.deepEqual(extra.inputs.stringData, { "ca-additional.pem": `${USER_CA}${USER_CA}` });
+        assert.deepEqual(extra.secretInputs, ["stringData"]);
+        const [release] = byType(recorded, RELEASE);
+        assert.equal(release.inputs.values.additionalTrustedCAs, true);
+        assert.ok(dependsOn(recorded, release, extra));
+        const [patch] = byType(recorded, PATCH);
+        assert.deepEqual(patch.inputs.spec.template.metadata.annotations,
+            { "rancher-ha/ca-additional-sha256": createHash("sha256").update(`${USER_CA}${USER_CA}`).digest("hex") });
     });
 
     it("secret mode, given certificate, key and CA: they go into the Secrets as given (CA normalised), checksum of the CA", async () => {
@@ -182,6 +221,8 @@ describe("Rancher (mocks)", () => {
         assert.equal(ca.inputs.stringData["cacerts.pem"], USER_CA);
         assert.deepEqual(ca.secretInputs, ["stringData"], "given as a secret config key, stays secret in the Secret");
         assert.deepEqual(checksum, { value: caChecksum(USER_CA), secret: false });
+        assert.deepEqual(byType(recorded, PATCH)[0].inputs.spec.template.metadata.annotations,
+            { "rancher-ha/cacerts-sha256": caChecksum(USER_CA) });
     });
 
     it("secret mode, publicly trusted certificate: no tls-ca, no checksum, agents use the system trust store", async () => {

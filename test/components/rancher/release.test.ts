@@ -1,9 +1,13 @@
 import { strict as assert } from "assert";
 import { execFileSync } from "child_process";
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { bootstrapPasswordFrom, caChecksum, cacertsPem, rancherChartRepo, rancherValues, RancherValuesInput } from "../../../components/rancher/release";
+import {
+    additionalCasPem, bootstrapPasswordFrom, caChecksum, cacertsPem, caRestartPatch, goTrimSpace, rancherChartRepo, rancherValues,
+    RancherValuesInput,
+} from "../../../components/rancher/release";
 import { requireTool, toolMissing } from "../../helpers/tools";
 
 const CA_PEM = [
@@ -19,6 +23,7 @@ const BASE: RancherValuesInput = {
     tlsSource: "rancher",
     privateCa: false,
     bootstrapPassword: "generated-password-123",
+    version: "2.9.2",
 };
 
 describe("rancher/release", () => {
@@ -34,14 +39,16 @@ describe("rancher/release", () => {
                 hostname: "rancher.example.com",
                 replicas: 3,
                 bootstrapPassword: "generated-password-123",
-                ingress: { tls: { source: "rancher" } },
+                antiAffinity: "preferred",
+                ingress: { ingressClassName: "nginx", includeDefaultExtraAnnotations: true, tls: { source: "rancher" } },
                 privateCA: false,
+                postDelete: { ignoreTimeoutError: true },
             });
         });
 
         it("letsEncrypt mode: email, environment, the ACME solver's ingress class, and system-store agents", () => {
             const v: any = rancherValues({ ...BASE, tlsSource: "letsEncrypt", letsEncryptEmail: "ops@example.com", letsEncryptEnvironment: "staging" });
-            assert.deepEqual(v.ingress, { tls: { source: "letsEncrypt" } });
+            assert.deepEqual(v.ingress, { ingressClassName: "nginx", includeDefaultExtraAnnotations: true, tls: { source: "letsEncrypt" } });
             assert.deepEqual(v.letsEncrypt, { email: "ops@example.com", environment: "staging", ingress: { class: "nginx" } });
             assert.equal(v.agentTLSMode, "system-store");
             assert.equal(v.privateCA, false);
@@ -50,7 +57,7 @@ describe("rancher/release", () => {
 
         it("secret mode with a private CA: privateCA on, agents keep strict verification against that CA", () => {
             const v: any = rancherValues({ ...BASE, tlsSource: "secret", privateCa: true });
-            assert.deepEqual(v.ingress, { tls: { source: "secret" } });
+            assert.equal(v.ingress.tls.source, "secret");
             assert.equal(v.privateCA, true);
             assert.equal(v.agentTLSMode, undefined);
             assert.equal(v.letsEncrypt, undefined);
@@ -74,6 +81,56 @@ describe("rancher/release", () => {
             const plain: any = rancherValues(BASE);
             assert.ok(!("rancherImage" in plain) && !("systemDefaultRegistry" in plain) && !("imagePullSecrets" in plain));
         });
+
+        it("rancherImage only before 2.12.3 (deprecated there: systemDefaultRegistry gives the image)", () => {
+            const reg = { registry: "registry.example.com:5000" };
+            assert.equal((rancherValues({ ...BASE, ...reg, version: "2.12.2" }) as any).rancherImage, "registry.example.com:5000/rancher/rancher");
+            for (const version of ["2.12.3", "v2.13.0", "2.15.0"]) {
+                const v: any = rancherValues({ ...BASE, ...reg, version });
+                assert.ok(!("rancherImage" in v), version);
+                assert.equal(v.systemDefaultRegistry, "registry.example.com:5000");
+            }
+        });
+
+        it("the ingress class of the cluster's controller on the Ingress and the ACME solver, never left empty", () => {
+            const v: any = rancherValues({ ...BASE, tlsSource: "letsEncrypt", letsEncryptEmail: "ops@example.com", ingressClass: "traefik" });
+            assert.equal(v.ingress.ingressClassName, "traefik");
+            assert.deepEqual(v.letsEncrypt.ingress, { class: "traefik" });
+            assert.equal((rancherValues(BASE) as any).ingress.ingressClassName, "nginx", "RKE's ingress-nginx");
+        });
+
+        it("antiAffinity, includeDefaultExtraAnnotations and postDelete.ignoreTimeoutError follow the settings", () => {
+            const v: any = rancherValues({
+                ...BASE, version: "2.14.0", antiAffinity: "required", includeDefaultExtraAnnotations: false, postDeleteIgnoreTimeoutError: false,
+            });
+            assert.equal(v.antiAffinity, "required");
+            assert.equal(v.ingress.includeDefaultExtraAnnotations, false);
+            assert.deepEqual(v.postDelete, { ignoreTimeoutError: false });
+            assert.equal((rancherValues({ ...BASE, version: "2.14.0" }) as any).ingress.includeDefaultExtraAnnotations, true,
+                "2.14 turned the chart's default off: set explicitly");
+        });
+
+        it("systemRegistryInheritsPullSecrets only from 2.15 with a registry login", () => {
+            const login = { registry: "registry.example.com:5000", imagePullSecret: "rancher-ha-registry" };
+            assert.equal((rancherValues({ ...BASE, ...login, version: "2.15.0" }) as any).systemRegistryInheritsPullSecrets, true);
+            assert.equal((rancherValues({ ...BASE, ...login, version: "2.15.0", systemRegistryInheritsPullSecrets: false }) as any)
+                .systemRegistryInheritsPullSecrets, false);
+            assert.ok(!("systemRegistryInheritsPullSecrets" in rancherValues({ ...BASE, ...login, version: "2.14.4" })), "unknown before 2.15");
+            assert.ok(!("systemRegistryInheritsPullSecrets" in rancherValues({ ...BASE, registry: "r.example.com", version: "2.15.0" })), "no login");
+        });
+
+        it("auditLog: level alone before 2.12 (0 is off there), enabled + level from 2.12, nothing when unset", () => {
+            assert.ok(!("auditLog" in rancherValues(BASE)));
+            assert.deepEqual((rancherValues({ ...BASE, auditLogLevel: 2 }) as any).auditLog, { level: 2 });
+            assert.ok(!("auditLog" in rancherValues({ ...BASE, auditLogLevel: 0 })));
+            assert.deepEqual((rancherValues({ ...BASE, version: "2.12.0", auditLogLevel: 0 }) as any).auditLog, { enabled: true, level: 0 });
+            assert.deepEqual((rancherValues({ ...BASE, version: "2.15.0", auditLogLevel: 3 }) as any).auditLog, { enabled: true, level: 3 });
+        });
+
+        it("additionalTrustedCAs when the tls-ca-additional secret is made", () => {
+            assert.equal((rancherValues({ ...BASE, additionalTrustedCas: true }) as any).additionalTrustedCAs, true);
+            assert.ok(!("additionalTrustedCAs" in rancherValues(BASE)));
+        });
     });
 
     describe("private CA: cacerts.pem and CATTLE_CA_CHECKSUM", () => {
@@ -82,6 +139,38 @@ describe("rancher/release", () => {
             assert.equal(cacertsPem(`${CA_PEM}\n`), `${CA_PEM}\n`);
             assert.equal(cacertsPem(`${CA_PEM}\n\n  \n`), `${CA_PEM}\n`);
             assert.throws(() => cacertsPem("-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----"), /not a PEM certificate/);
+        });
+
+        it("cacerts.pem is TrimSpace'd at both ends, as Rancher stores the cacerts setting", () => {
+            assert.equal(cacertsPem(`\n  \t${CA_PEM}`), `${CA_PEM}\n`);
+            assert.equal(cacertsPem(`\r\n\n${CA_PEM}\r\n`), `${CA_PEM}\n`);
+            // Go's unicode.IsSpace, not JS's trim(): NEL is space, a byte-order mark is not.
+            assert.equal(goTrimSpace("\u0085\u00a0x\u3000"), "x");
+            assert.equal(goTrimSpace("\ufeffx"), "\ufeffx");
+        });
+
+        it("a CA starting with a newline or spaces: checksum = sha256(TrimSpace(ca) + \"\\n\") (pkg/systemtemplate/import.go)", () => {
+            const expected = crypto.createHash("sha256").update(`${CA_PEM}\n`).digest("hex");
+            for (const given of [`\n${CA_PEM}`, `   ${CA_PEM}\n`, `\n\n  ${CA_PEM}  \n\n`]) {
+                assert.equal(caChecksum(given), expected, JSON.stringify(given.slice(0, 4)));
+            }
+            assert.notEqual(crypto.createHash("sha256").update(`\n${CA_PEM}\n`).digest("hex"), expected,
+                "the leading newline would change the hash if kept");
+        });
+
+        it("the restart patch carries the checksums of the subPath-mounted CAs on the pod template", () => {
+            assert.equal(caRestartPatch({}), undefined);
+            assert.deepEqual(caRestartPatch({ ca: "abc" }), {
+                spec: { template: { metadata: { annotations: { "rancher-ha/cacerts-sha256": "abc" } } } },
+            });
+            assert.deepEqual(caRestartPatch({ ca: "abc", additional: "def" })!.spec, {
+                template: { metadata: { annotations: { "rancher-ha/cacerts-sha256": "abc", "rancher-ha/ca-additional-sha256": "def" } } },
+            });
+        });
+
+        it("ca-additional.pem: the bundle trimmed with one final newline; not PEM is refused", () => {
+            assert.equal(additionalCasPem(`\n${CA_PEM}\n${CA_PEM}\n\n`), `${CA_PEM}\n${CA_PEM}\n`);
+            assert.throws(() => additionalCasPem("nope"), /not a PEM certificate bundle/);
         });
 
         it("the checksum does not depend on trailing whitespace (Rancher appends a newline when there is none)", () => {

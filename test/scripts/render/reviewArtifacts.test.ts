@@ -343,7 +343,8 @@ describe("scripts/render/reviewArtifacts: the text the components apply (Pulumi 
                 assert.deepEqual(values, applied, `${release} values`);
             }
 
-            const patches = byType(d.recorded, "kubernetes:apps/v1:DeploymentPatch");
+            // The CA-restart patch (a checksum of a CA the render never reads) is covered by the Rancher tests.
+            const patches = byType(d.recorded, "kubernetes:apps/v1:DeploymentPatch").filter(p => !p.name.endsWith("-ca-restart"));
             assert.equal(patches.length, s.hostAliases.enabled ? 1 : 0);
             if (s.hostAliases.enabled) {
                 const patch = yaml.load(files.get(`${dir.hostAliases}/rancher-deployment-patch.yaml`)!) as any;

@@ -12,7 +12,6 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/rancher-ha-ssh.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 trap 'exit 1' HUP INT TERM
 unpack_bundle "$T"
-command -v ssh >/dev/null 2>&1 || { echo "rancher-ha: the OpenSSH client (ssh) is not installed on the machine running Pulumi; install it" >&2; exit 1; }
 # shellcheck disable=SC2016 # the remote script as text: it expands where it runs
 REMOTE='set -eu
 WORK="$HOME"/rancher-ha
@@ -182,6 +181,7 @@ printf '\''kubeconfig '\''; base64 < kube_config_rancher-cluster.yml | tr -d '\'
 printf '\''rkestate '\''; base64 < rancher-cluster.rkestate | tr -d '\''\n'\''; echo
 echo '\''-----END RANCHER-HA RKE OUTPUTS-----'\''
 '
+command -v ssh >/dev/null 2>&1 || { echo "rancher-ha: the OpenSSH client (ssh) is not installed on the machine running Pulumi; install it" >&2; exit 1; }
 if ssh -F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes -o "IdentityFile=$T/key-08fd75bb5fa58242" -o StrictHostKeyChecking=yes -o "UserKnownHostsFile=$T/known_hosts" -o GlobalKnownHostsFile=/dev/null -o ServerAliveInterval=15 -o ServerAliveCountMax=4 -o ConnectTimeout=15 -o ConnectionAttempts=3 -p 22 rancher@192.0.2.11 "$REMOTE" < "$T/payload"; then
   exit 0
 else
