@@ -2,6 +2,7 @@
 // (never a side effect of pulumi up). See docs/operations.md.
 import { parseArgs, OptionSpec } from "./ops/args";
 import * as cmd from "./ops/commands";
+import { drift } from "./ops/drift";
 
 interface CommandDef {
     run: (o: ReturnType<typeof parseArgs>["options"], io: cmd.Io) => Promise<number>;
@@ -42,6 +43,10 @@ const COMMANDS: Record<string, CommandDef> = {
     "host-keys": {
         run: cmd.hostKeys, options: {},
         usage: "   scan every host's SSH host key, print fingerprints to check and the pulumi config set lines that pin them (exit 3: a key differs)",
+    },
+    drift: {
+        run: (o, io) => drift(o, io), options: { kubeconfig: { value: true } },
+        usage: "[--kubeconfig <file>]   compare the hosts (LB config and nginx, admin work dir) and the Helm releases with the stack: exit 0 none, 3 drift, 1 a check failed",
     },
     "agents-redeploy": {
         run: cmd.agentsRedeploy,

@@ -14,9 +14,10 @@ import * as path from "path";
 import { readStackFile, toolSettings } from "../scripts/stackFile";
 import { reviewArtifacts } from "../scripts/render/reviewArtifacts";
 import {
-    certRotateScript, installRecoveredScript, OpsWorkDirArgs, recoverStateScript, snapshotRestoreScript, snapshotSaveScript,
+    certRotateScript, installRecoveredScript, OpsWorkDirArgs, recoverStateScript, removeClusterScript, snapshotRestoreScript, snapshotSaveScript,
 } from "../scripts/ops/remoteScripts";
 import { agentRedeployScript } from "../scripts/ops/agentRedeploy";
+import { driftScript } from "../scripts/ops/driftScripts";
 import { FIXTURES, ROOT } from "./helpers/paths";
 import { requireTool, toolMissing } from "./helpers/tools";
 
@@ -50,6 +51,10 @@ function renderedScripts(): Record<string, string> {
     out["ops/install-recovered.sh"] = installRecoveredScript({ workDir: "~/rancher-ha", hostLabel: "local", replace: false });
     out["ops/agents-redeploy.sh"] = agentRedeployScript({ expectedChecksum: "a".repeat(64) });
     out["ops/agents-redeploy-dry-run.sh"] = agentRedeployScript({ expectedChecksum: "", dryRun: true });
+    out["ops/drift-lb-docker-and-admin.sh"] = driftScript({ hostLabel: "rancher@192.0.2.11:22", lb: { mode: "docker" }, admin: { workDir: "~/rancher-ha" } });
+    out["ops/drift-lb-system.sh"] = driftScript({ hostLabel: "rancher@192.0.2.10:22", lb: { mode: "system" } });
+    out["ops/drift-admin-local.sh"] = driftScript({ hostLabel: "local", admin: { workDir: "/srv/rancher ha" } });
+    out["ops/remove-cluster.sh"] = removeClusterScript({ ...ops, nodes: ["192.0.2.11", "192.0.2.12"] });
     return out;
 }
 

@@ -55,18 +55,17 @@ function checkHop(hop: SshHop): void {
  * remote script's status; an SSH failure (status 255) says which host could not be reached and why it may be.
  */
 export function runOnHostScript(target: SshHop | "local", remote: string, bastion?: SshHop): string {
-    if (target === "local") {
-        return script(
-            UNPACK_BUNDLE_SH,
-            `umask 077
-T=$(mktemp -d "\${TMPDIR:-/tmp}/rancher-ha-run.XXXXXX")
+    // stdin into a private temp dir that goes whatever happens; the remote script as text ($REMOTE).
+    const prelude = (tmpName: string) => `${UNPACK_BUNDLE_SH}
+umask 077
+T=$(mktemp -d "\${TMPDIR:-/tmp}/${tmpName}.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 trap 'exit 1' HUP INT TERM
 unpack_bundle "$T"
 # shellcheck disable=SC2016 # the remote script as text: it expands where it runs
-REMOTE=${shellQuote(remote)}
-/bin/sh -c "$REMOTE" < "$T/${IN.payload}"`,
-        );
+REMOTE=${shellQuote(remote)}`;
+    if (target === "local") {
+        return script(prelude("rancher-ha-run"), `/bin/sh -c "$REMOTE" < "$T/${IN.payload}"`);
     }
     checkHop(target);
     if (bastion) {
@@ -82,16 +81,9 @@ REMOTE=${shellQuote(remote)}
     const where = `${target.user}@${target.address}:${target.port}${bastion ? ` via ${bastion.user}@${bastion.address}:${bastion.port}` : ""}`;
     const insecure = target.hostKey === undefined || (bastion !== undefined && bastion.hostKey === undefined);
     return script(
-        UNPACK_BUNDLE_SH,
-        `umask 077
-T=$(mktemp -d "\${TMPDIR:-/tmp}/rancher-ha-ssh.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-trap 'exit 1' HUP INT TERM
-unpack_bundle "$T"
-command -v ssh >/dev/null 2>&1 || { echo "rancher-ha: the OpenSSH client (ssh) is not installed on the machine running Pulumi; install it" >&2; exit 1; }
-${insecure ? `echo "rancher-ha: WARNING: not checking the SSH host key of ${where} (ssh.insecureIgnoreHostKeys): whoever answers at that address receives the keys and secrets this step sends" >&2\n` : ""}# shellcheck disable=SC2016 # the remote script as text: it expands where it runs
-REMOTE=${shellQuote(remote)}
-if ssh ${quoteAll(sshOptions(target, dir))} ${proxy}${shellQuote(`${target.user}@${target.address}`)} "$REMOTE" < "$T/${IN.payload}"; then
+        prelude("rancher-ha-ssh"),
+        `command -v ssh >/dev/null 2>&1 || { echo "rancher-ha: the OpenSSH client (ssh) is not installed on the machine running Pulumi; install it" >&2; exit 1; }
+${insecure ? `echo "rancher-ha: WARNING: not checking the SSH host key of ${where} (ssh.insecureIgnoreHostKeys): whoever answers at that address receives the keys and secrets this step sends" >&2\n` : ""}if ssh ${quoteAll(sshOptions(target, dir))} ${proxy}${shellQuote(`${target.user}@${target.address}`)} "$REMOTE" < "$T/${IN.payload}"; then
   exit 0
 else
   rc=$?

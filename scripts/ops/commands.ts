@@ -15,12 +15,13 @@ import {
 } from "./remoteScripts";
 import { rkeClusterYaml, rkeKeyPath } from "../../components/rke/clusterYml";
 import {
-    fullStateFromObject, parseRkeState, ParsedRkeState, rebuildClusterYml, recoverStackConfig, RecoveryNote,
+    compareNodes, firstControlplane, fullStateFromObject, kubeconfigServer, parseRkeState, ParsedRkeState, rebuildClusterYml,
+    recoverStackConfig, RecoveryNote,
 } from "./rkeRecovery";
 import { readStackFile, toolSettings, withoutHostKeyCheck } from "../stackFile";
 import { flag, list, ParsedArgs, str } from "./args";
 import { expandHome, RemoteTarget, runScript, sshCommandFor } from "./remote";
-import { adminTarget, keyFileFor, loadStack, OpsStack, readKeyFile } from "./stack";
+import { adminTarget, keyFileFor, loadStack, OpsStack, rawBastion, rawHostKey, readKeyFile } from "./stack";
 import { stackRenderer, withEntries } from "./stackRender";
 
 export interface Io {
@@ -188,6 +189,38 @@ function noteLines(notes: RecoveryNote[]): string {
     return notes.map(n => `  - [${title[n.kind]}] ${n.text}\n`).join("");
 }
 
+/**
+ * Everything recover writes here, checked before it reads or writes anything: a run that cannot finish writes nothing
+ * (the admin work dir is checked by the install script itself, before it writes).
+ */
+function recoverPreconditions(cwd: string, stack: string, kubeOut: string | undefined, write: boolean): void {
+    if (kubeOut) {
+        const p = path.resolve(cwd, expandHome(kubeOut));
+        if (fs.existsSync(p)) {
+            throw new OpsError(`--kubeconfig-out ${kubeOut} already exists and recover never overwrites a kubeconfig; nothing was written. ` +
+                "Move it away (or delete it), or pass another --kubeconfig-out, and run recover again");
+        }
+        const d = path.dirname(p);
+        try {
+            fs.accessSync(d, fs.constants.W_OK);
+        } catch {
+            throw new OpsError(`--kubeconfig-out ${kubeOut}: the directory ${d} does not exist or is not writable; nothing was written. ` +
+                "Create it or pass another --kubeconfig-out");
+        }
+    }
+    if (write) {
+        const p = path.join(cwd, `Pulumi.${stack}.yaml`);
+        for (const [f, what] of [[p, "file"], [cwd, "directory (for the .bak copy)"]] as const) {
+            try {
+                fs.accessSync(f, fs.constants.W_OK);
+            } catch {
+                throw new OpsError(`--write: the ${what} ${f} is not writable; nothing was written. Make it writable, or run recover ` +
+                    "without --write and merge the printed config by hand");
+            }
+        }
+    }
+}
+
 /** `recover --from <controlplane address>`: adopt a cluster from the state RKE keeps in it. */
 export async function recover(o: Opts, io: Io): Promise<number> {
     const name = stackName(o);
@@ -204,24 +237,47 @@ export async function recover(o: Opts, io: Io): Promise<number> {
     if (!user) {
         throw new OpsError("no SSH user: pass --user <user> (recovered states usually say root; use the user RKE should log in as) or set ssh.user in the stack");
     }
+    const kubeOut = str(o, "kubeconfig-out");
+    const write = flag(o, "write");
+    recoverPreconditions(cwd, name, kubeOut, write);
     const port = Number(str(o, "port") ?? ssh.port ?? 22);
-    const node: RemoteTarget = { address: from, port, user, keyFile: keyFileFor(raw, {}, str(o, "identity")) };
+    let bastion;
+    try {
+        bastion = rawBastion(raw, str(o, "identity"));
+    } catch (e) {
+        throw new OpsError((e as Error).message);
+    }
+    // The node is not in the stack yet: pinned when ssh.knownHostsFile has it; through the stack's bastion when it has one.
+    const node: RemoteTarget = {
+        address: from, port, user, keyFile: keyFileFor(raw, {}, str(o, "identity")), hostKey: rawHostKey(raw, {}, from, port), bastion,
+    };
     const sshOptions = list(o, "ssh-option");
-    io.err(`rancher-ha ops: reading kube-system/full-cluster-state on ${user}@${from}:${port}\n`);
-    const r = await runScript(node, recoverStateScript({ nodeLabel: `${user}@${from}:${port}` }), "", { sshOptions, progress: io.err });
+    const nodeLabel = `${user}@${from}:${port}`;
+    io.err(`rancher-ha ops: reading kube-system/full-cluster-state on ${nodeLabel}` +
+        `${bastion ? ` through the bastion ${bastion.user}@${bastion.address}:${bastion.port}` : ""}\n`);
+    const r = await runScript(node, recoverStateScript({ nodeLabel }), "", { sshOptions, progress: io.err });
     if (r.code !== 0) {
         return 1;
     }
-    const { kind, state } = fullStateFromObject(parseOpsResult(r.stdout).object ?? "");
-    const parsed = parseRkeState(state);
+    const res = parseOpsResult(r.stdout);
+    let kind;
+    let parsed: ParsedRkeState;
+    try {
+        const full = fullStateFromObject(res.object ?? "");
+        kind = full.kind;
+        parsed = parseRkeState(full.state);
+    } catch (e) {
+        throw new OpsError(`${nodeLabel}: ${(e as Error).message}`);
+    }
     io.err(`rancher-ha ops: recovered the cluster state from the ${kind} (${parsed.certificates.length} certificates, ` +
         `Kubernetes ${String(parsed.config.kubernetesVersion)})\n`);
 
+    const stackBastion = typeof raw.bastion === "object" && raw.bastion !== null ? raw.bastion as Record<string, unknown> : undefined;
     let recovered;
     try {
         recovered = recoverStackConfig(parsed, {
             sshUser, user: str(o, "user"), sshPort: typeof ssh.port === "number" ? ssh.port : undefined,
-            keepSystemImages: flag(o, "keep-system-images"),
+            keepSystemImages: flag(o, "keep-system-images"), stackBastion,
         }, stackRenderer(file));
     } catch (e) {
         throw new OpsError(`the recovered nodes cannot be rendered with this stack (it needs hostname, loadBalancer.address and ssh.* ` +
@@ -232,22 +288,38 @@ export async function recover(o: Opts, io: Io): Promise<number> {
     const pending = Object.fromEntries(recovered.secrets.filter(x => mergedRaw[x.key] === undefined).map(x => [x.key, `<pending:${x.key}>`]));
     const { settings } = toolSettings({ ...file, raw: { ...mergedRaw, ...pending } });
 
-    // The admin host gets the state, the kubeconfig, and (when the stack's key file is here) a cluster.yml as it runs.
+    // The admin host gets the state, the kubeconfig, and (when the stack's keys are files here) a cluster.yml as it
+    // runs, with every key it names (nodes and bastion) in keys/.
     const files: RecoveredFiles = { rkeState: parsed.text, kubeconfig: parsed.kubeconfig };
     const adminNodeRaw = settings.admin.host === "local" ? {} :
         (mergedRaw.nodes as Record<string, unknown>[]).find(n => n.address === (settings.admin.host as { address: string }).address) ?? {};
     const key = readKeyFile(keyFileFor(mergedRaw, adminNodeRaw));
-    if (key) {
-        const yml = rebuildClusterYml(parsed, { user, sshKeyPath: rkeKeyPath(settings.admin.workDir, keyId(key)) });
+    const bastionRaw = (typeof mergedRaw.bastion === "object" && mergedRaw.bastion !== null ? mergedRaw.bastion : undefined) as Record<string, unknown> | undefined;
+    const stateBastion = (parsed.config.bastionHost as { address?: string } | undefined)?.address;
+    const bastionKeyFile = stateBastion ? keyFileFor(mergedRaw, bastionRaw ?? {}) : undefined;
+    const bastionKey = stateBastion ? readKeyFile(bastionKeyFile) : undefined;
+    const workDir = settings.admin.workDir;
+    let notWritten: string | undefined;
+    if (key && (!stateBastion || bastionKey)) {
+        const yml = rebuildClusterYml(parsed, {
+            user, sshKeyPath: rkeKeyPath(workDir, keyId(key)),
+            bastionKeyPath: bastionKey ? rkeKeyPath(workDir, keyId(bastionKey)) : undefined,
+            bastionUser: typeof bastionRaw?.user === "string" ? bastionRaw.user : undefined,
+        });
         // Deterministic (no date): recovering the same cluster twice finds the same file and changes nothing.
         files.clusterYml = "# Rebuilt by rancher-ha ops recover from the cluster's full-cluster-state.\n" +
             "# The next pulumi up replaces it with the one rendered from the stack.\n" + yaml.dump(yml, { lineWidth: -1, noRefs: true });
-        files.keys = [{ keyId: keyId(key), privateKey: key }];
+        files.keys = [{ keyId: keyId(key), privateKey: key }, ...(bastionKey ? [{ keyId: keyId(bastionKey), privateKey: bastionKey }] : [])];
+    } else {
+        notWritten = key
+            ? `the bastion's SSH key is not a file here (${bastionKeyFile ?? "sshPrivateKey"}; set bastion.sshKeyPath)`
+            : "the stack's SSH key is not a file here";
     }
     const target = adminTarget(settings, mergedRaw, str(o, "identity"));
-    const workDir = settings.admin.workDir;
+    const recoverCommand = `npm run ops -- recover --stack ${name} --from ${from}${str(o, "user") ? ` --user ${str(o, "user")}` : ""}`;
     const inst = await runScript(target, installRecoveredScript({
         workDir, hostLabel: target === "local" ? "local" : `${target.user}@${target.address}:${target.port}`, replace: flag(o, "replace"),
+        stack: name, recoverCommand,
     }), installRecoveredBundle(files), { sshOptions, progress: io.err });
     if (inst.code !== 0) {
         return 1;
@@ -255,15 +327,28 @@ export async function recover(o: Opts, io: Io): Promise<number> {
     const where = target === "local" ? "this machine" : `${target.user}@${target.address}`;
     io.out(`Recovered the cluster state (${parsed.from}) and put it in ${workDir} on ${where}:\n` +
         parseOpsResult(inst.stdout).lines.map(l => `  ${l}\n`).join("") +
-        (key ? "" : "  (rancher-cluster.yml and keys/ not written: the stack's SSH key is not a file here; the first pulumi up writes them)\n"));
-    const kubeOut = str(o, "kubeconfig-out");
-    if (kubeOut && parsed.kubeconfig) {
-        saveSecretFile(expandHome(kubeOut), parsed.kubeconfig);
-        io.out(`admin kubeconfig saved to ${kubeOut} (0600; it points at ${String((parsed.config.nodes as { address: string }[])[0].address)})\n`);
+        (notWritten ? `  (rancher-cluster.yml and keys/ not written: ${notWritten}; the first pulumi up writes them)\n` : ""));
+    if (parsed.kubeconfig) {
+        const server = kubeconfigServer(parsed.kubeconfig);
+        const host = server ? /^https?:\/\/\[?([^\]/]+?)\]?(:\d+)?(\/.*)?$/.exec(server)?.[1] : undefined;
+        const nodes = parsed.config.nodes as { address: string; role?: string[] }[];
+        const i = nodes.findIndex(n => n.address === host);
+        const cp = firstControlplane(parsed.config);
+        const which = i < 0 ? "" : ` (${i === cp?.index ? "the first controlplane node, " : ""}node ${i + 1} of the state: ${(nodes[i].role ?? []).join(", ")})`;
+        const origin = parsed.kubeconfigBuilt ? "built from the state's kube-admin certificate and key, " : "";
+        if (kubeOut) {
+            saveSecretFile(path.resolve(cwd, expandHome(kubeOut)), parsed.kubeconfig);
+            io.out(`admin kubeconfig saved to ${kubeOut} (0600; ${origin}it points at ${server ?? "an unknown server"}${which})\n`);
+        } else if (origin) {
+            io.out(`admin kubeconfig ${origin}pointing at ${server ?? "an unknown server"}${which}: in the work dir; --kubeconfig-out <file> saves a copy here\n`);
+        }
+    } else if (kubeOut) {
+        io.out(`no admin kubeconfig: the state has neither one nor the kube-admin certificate and key to build it; ${kubeOut} not written ` +
+            "(the first pulumi up's rke up writes one)\n");
     }
 
     const config = Object.fromEntries(Object.entries(recovered.entries).map(([k, v]) => [`${file.project}:${k}`, mergedRaw[k] ?? v]));
-    if (flag(o, "write")) {
+    if (write) {
         writeStackConfig(cwd, name, config);
         io.out(`\nWrote these keys into Pulumi.${name}.yaml (previous file: Pulumi.${name}.yaml.bak; comments are not kept):\n`);
     } else {
@@ -271,14 +356,38 @@ export async function recover(o: Opts, io: Io): Promise<number> {
     }
     io.out(yaml.dump({ config }, { lineWidth: -1, noRefs: true }).split("\n").map(l => (l ? `  ${l}` : l)).join("\n"));
     io.out(`\n${noteLines(recovered.notes)}`);
+    io.out(nodeReport(parsed, res, name, nodeLabel));
     io.out(`\nNext:\n` +
-        recovered.secrets.map(s => `  pulumi config set --stack ${name} --secret ${s.key}    # value: jq -r '${s.statePath}' <the state>\n`).join("") +
+        recovered.secrets.map(s => `  pulumi config set --stack ${name} --secret ${s.key}    # value: jq -r '${s.statePath}' ${workDir}/rancher-cluster.rkestate (on ${where})\n`).join("") +
         `  npm run ops -- snapshot-save --stack ${name} --name before-adoption   # a way back before anything changes\n` +
         `  pulumi preview --stack ${name} && pulumi up --stack ${name}\n` +
         "The first pulumi up runs rke up with the equivalent config: RKE keeps the cluster's certificates (they are in the " +
         "state) and recreates no Kubernetes container whose image, command, environment and mounts are unchanged; it " +
         "re-applies its add-ons and exports the state to the stack.\n");
     return 0;
+}
+
+/** The state's nodes against `kubectl get nodes` on the node recover read from (never fails the recovery). */
+function nodeReport(parsed: ParsedRkeState, res: ReturnType<typeof parseOpsResult>, stack: string, nodeLabel: string): string {
+    if (res.nodes === undefined) {
+        return `\nNodes: not compared with the cluster (kubectl get nodes failed on ${nodeLabel}: ${res.nodesError || "no output"}); ` +
+            "compare kubectl get nodes with the nodes above before pulumi up: a node missing from the state is not managed by rke up\n";
+    }
+    let mismatches;
+    try {
+        mismatches = compareNodes(parsed.config, res.nodes, stack);
+    } catch (e) {
+        return `\nNodes: not compared with the cluster (${(e as Error).message})\n`;
+    }
+    const count = (parsed.config.nodes as unknown[]).length;
+    if (mismatches.length === 0) {
+        return `\nNodes: the state lists every node of the cluster (${count}, kubectl get nodes on ${nodeLabel}).\n`;
+    }
+    const fromState = mismatches.filter(m => m.kind === "missing-from-state");
+    const fromCluster = mismatches.filter(m => m.kind === "missing-from-cluster");
+    return `\nNodes: the state and the cluster (kubectl get nodes on ${nodeLabel}) differ; settle this before pulumi up:\n` +
+        (fromState.length > 0 ? `  in the cluster, missing from the state (and so from the recovered nodes):\n${fromState.map(m => `  - ${m.text}\n`).join("")}` : "") +
+        (fromCluster.length > 0 ? `  in the state, missing from the cluster:\n${fromCluster.map(m => `  - ${m.text}\n`).join("")}` : "");
 }
 
 function writeStackConfig(cwd: string, stack: string, config: Record<string, unknown>): void {

@@ -18,19 +18,47 @@ const RKE_DEFAULT_DOCKER_SOCKET = "/var/run/docker.sock";
 type Obj = Record<string, unknown>;
 const isObject = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
 
+/** What to do when the object RKE keeps its state in is unusable. */
+const STATE_ELSEWHERE = "the cluster's copy of the state is unusable: adopt it from a state file you still have " +
+    "(a backup of rancher-cluster.rkestate, or the one inside an etcd snapshot zip: RKE puts the state into every snapshot), " +
+    "or run recover --from another controlplane node of the cluster";
+
+/** Strict base64 (what the API server writes into a Secret's data): throws where it is not. */
+function strictBase64(data: string, what: string): Buffer {
+    const bad = /[^A-Za-z0-9+/=]/.exec(data);
+    if (bad) {
+        throw new Error(`${what} is not valid base64: character ${JSON.stringify(bad[0])} at position ${bad.index}; ${STATE_ELSEWHERE}`);
+    }
+    const pad = data.indexOf("=");
+    if (data.length % 4 !== 0 || (pad >= 0 && (pad < data.length - 2 || /[^=]/.test(data.slice(pad))))) {
+        throw new Error(`${what} is not valid base64 (${data.length} characters, ${pad >= 0 && pad < data.length - 2 ? `padding at position ${pad}` : "not a multiple of 4"}; ` +
+            `truncated or corrupted); ${STATE_ELSEWHERE}`);
+    }
+    return Buffer.from(data, "base64");
+}
+
 /** The state text inside the kube-system/full-cluster-state Secret or ConfigMap (as `kubectl get -o json` prints it). */
 export function fullStateFromObject(objectJson: string): { kind: "Secret" | "ConfigMap"; state: string } {
-    let o: { kind?: string; data?: Record<string, string> };
+    let o: { kind?: unknown; data?: unknown };
     try {
         o = JSON.parse(objectJson);
     } catch (e) {
-        throw new Error(`the ${FULL_STATE_NAME} object is not JSON (${(e as Error).message})`);
+        throw new Error(`kube-system/${FULL_STATE_NAME} as kubectl printed it is not JSON (${(e as Error).message}); run recover again`);
     }
-    const data = o.data?.[FULL_STATE_NAME];
-    if ((o.kind !== "Secret" && o.kind !== "ConfigMap") || typeof data !== "string" || data === "") {
-        throw new Error(`expected a Secret or ConfigMap with data["${FULL_STATE_NAME}"], got ${o.kind ?? "no kind"}`);
+    const kind = isObject(o) ? o.kind : undefined;
+    if (kind !== "Secret" && kind !== "ConfigMap") {
+        throw new Error(`expected a Secret or ConfigMap kube-system/${FULL_STATE_NAME}, got ${kind === undefined ? "an object without kind" : JSON.stringify(kind)}; ` +
+            "this is not what RKE writes: check that --from is a controlplane node of the RKE cluster");
     }
-    return { kind: o.kind, state: o.kind === "Secret" ? Buffer.from(data, "base64").toString("utf8") : data };
+    const dataObj = isObject(o.data) ? o.data : {};
+    const data = dataObj[FULL_STATE_NAME];
+    const what = `the ${kind} kube-system/${FULL_STATE_NAME}`;
+    if (typeof data !== "string" || data === "") {
+        const keys = Object.keys(dataObj);
+        throw new Error(`${what} has ${data === "" ? `an empty data["${FULL_STATE_NAME}"]` : `no data["${FULL_STATE_NAME}"]`} ` +
+            `(its data keys: ${keys.length > 0 ? keys.join(", ") : "none"}); ${STATE_ELSEWHERE}`);
+    }
+    return { kind, state: kind === "Secret" ? strictBase64(data, `data["${FULL_STATE_NAME}"] of ${what}`).toString("utf8") : data };
 }
 
 export interface ParsedRkeState {
@@ -41,6 +69,8 @@ export interface ParsedRkeState {
     from: "currentState" | "desiredState";
     /** The kube-admin kubeconfig RKE keeps in the certificates bundle (what it writes as kube_config_<name>.yml). */
     kubeconfig?: string;
+    /** The bundle's kubeconfig was empty: `kubeconfig` was built from the kube-admin certificate, key and kube-ca. */
+    kubeconfigBuilt?: boolean;
     /** Names of the certificates in the bundle (never their content). */
     certificates: string[];
     warnings: string[];
@@ -85,11 +115,69 @@ export function parseRkeState(text: string): ParsedRkeState {
         warnings.push("the state has no currentState (rke up never finished with it); recovered the desiredState");
     }
     const admin = (bundle as Obj)["kube-admin"];
-    const kubeconfig = isObject(admin) && typeof admin.config === "string" && admin.config !== "" ? admin.config : undefined;
+    let kubeconfig = isObject(admin) && typeof admin.config === "string" && admin.config !== "" ? admin.config : undefined;
+    let kubeconfigBuilt = false;
     if (!kubeconfig) {
-        warnings.push("the state has no kube-admin kubeconfig; the next rke up writes one");
+        kubeconfig = adminKubeconfigFromCertificates(config, bundle as Obj);
+        kubeconfigBuilt = kubeconfig !== undefined;
+        warnings.push(kubeconfig
+            ? "the state's kube-admin kubeconfig is empty; built it from the kube-admin certificate and key and kube-ca, as RKE does"
+            : "the state has no kube-admin kubeconfig and no kube-admin certificate and key to build one; the next rke up writes one");
     }
-    return { text, config, from, kubeconfig, certificates: Object.keys(bundle).sort(), warnings };
+    return { text, config, from, kubeconfig, kubeconfigBuilt, certificates: Object.keys(bundle).sort(), warnings };
+}
+
+/** The first controlplane node (RKE points the kube-admin kubeconfig at it: pki.GenerateKubeAdminConfig). */
+export function firstControlplane(config: Obj): { index: number; address: string } | undefined {
+    const nodes = Array.isArray(config.nodes) ? config.nodes as Obj[] : [];
+    const index = nodes.findIndex(n => Array.isArray(n.role) && n.role.includes("controlplane"));
+    return index < 0 ? undefined : { index, address: String(nodes[index].address) };
+}
+
+/**
+ * The kube-admin kubeconfig from the certificates bundle, in RKE's layout (pki/kubeconfig.go
+ * GetKubeConfigX509WithData): server https://<first controlplane address>:6443, cluster and context "local", user
+ * kube-admin-local, data fields base64 of the PEMs.
+ */
+export function adminKubeconfigFromCertificates(config: Obj, bundle: Obj): string | undefined {
+    const admin = bundle["kube-admin"];
+    const ca = bundle["kube-ca"];
+    const cp = firstControlplane(config);
+    const pem = (c: unknown, k: string) => (isObject(c) && typeof c[k] === "string" && c[k] !== "" ? c[k] as string : undefined);
+    const crt = pem(admin, "certificatePEM");
+    const key = pem(admin, "keyPEM");
+    const caCrt = pem(ca, "certificatePEM");
+    if (!crt || !key || !caCrt || !cp) {
+        return undefined;
+    }
+    const b64 = (t: string) => Buffer.from(t).toString("base64");
+    const name = "local";
+    return `apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    api-version: v1
+    certificate-authority-data: ${b64(caCrt)}
+    server: "https://${cp.address}:6443"
+  name: "${name}"
+contexts:
+- context:
+    cluster: "${name}"
+    user: "kube-admin-${name}"
+  name: "${name}"
+current-context: "${name}"
+users:
+- name: "kube-admin-${name}"
+  user:
+    client-certificate-data: ${b64(crt)}
+    client-key-data: ${b64(key)}
+`;
+}
+
+/** The server a kubeconfig points at (its first cluster), or undefined. */
+export function kubeconfigServer(kubeconfig: string): string | undefined {
+    const m = /^\s*server:\s*"?([^"\s]+)"?\s*$/m.exec(kubeconfig);
+    return m ? m[1] : undefined;
 }
 
 // ---- cluster.yml as it runs ----
@@ -102,6 +190,10 @@ export interface RebuildOptions {
     user?: string;
     /** ssh_key_path for every node, e.g. ~/rancher-ha/keys/<keyId>. Default: keep the recovered path. */
     sshKeyPath?: string;
+    /** ssh_key_path of bastion_host (its key installed as keys/<keyId> too). Default: keep the recovered path. */
+    bastionKeyPath?: string;
+    /** bastion_host user (the stack's bastion user). Default: keep the recovered user. */
+    bastionUser?: string;
 }
 
 /**
@@ -118,6 +210,16 @@ export function rebuildClusterYml(state: ParsedRkeState, o: RebuildOptions = {})
     dropServiceImages(yml);
     if (o.sshKeyPath) {
         delete yml.ssh_key_path; // the cluster-wide fallback (RKE's default ~/.ssh/id_rsa): every node now names its key
+    }
+    if (isObject(yml.bastion_host) && yml.bastion_host.address) {
+        const b: Obj = { ...yml.bastion_host };
+        if (o.bastionKeyPath) {
+            b.ssh_key_path = o.bastionKeyPath;
+        }
+        if (o.bastionUser) {
+            b.user = o.bastionUser;
+        }
+        yml.bastion_host = b;
     }
     yml.nodes = (yml.nodes as Obj[]).map(n => {
         const node: Obj = { ...n };
@@ -163,6 +265,8 @@ export interface StackEntryOptions {
     sshPort?: number;
     /** Carry system_images (pins every image: later versions.kubernetes changes would not change images). */
     keepSystemImages?: boolean;
+    /** The stack's own bastion settings (key, host key, user): they win over the state's bastion_host. */
+    stackBastion?: Obj;
 }
 
 /** What a recovered config becomes in the stack. */
@@ -373,7 +477,11 @@ export function recoverStackConfig(state: ParsedRkeState, o: StackEntryOptions, 
     const bastion = isObject(cfg.bastionHost) ? cfg.bastionHost : {};
     if (bastion.address) {
         entries.bastion = { address: bastion.address, ...(bastion.user ? { user: bastion.user } : {}), ...(bastion.port ? { port: Number(bastion.port) } : {}) };
-        notes.push({ kind: "info", text: "bastion: set bastion.sshKeyPath (or the cluster key) for the jump host; its key is not in the state" });
+        if (o.stackBastion) {
+            entries.bastion = { ...entries.bastion as Obj, ...o.stackBastion };
+        } else {
+            notes.push({ kind: "info", text: "bastion: set bastion.sshKeyPath (or the cluster key) for the jump host; its key is not in the state" });
+        }
     }
 
     // Everything else: what differs from what the stack renders goes into rkeOverrides.
@@ -604,4 +712,72 @@ function deletePath(o: Obj, p: string): void {
     if (parent !== null && typeof parent === "object") {
         delete (parent as Obj)[parts[parts.length - 1] as string];
     }
+}
+
+// ---- the state's nodes against the cluster's ----
+
+export interface NodeMismatch {
+    /** in-cluster: a Kubernetes node the state does not list; in-state: a state node that is no Kubernetes node. */
+    kind: "missing-from-state" | "missing-from-cluster";
+    /** Kubernetes node name (missing-from-state) or the state node's address. */
+    name: string;
+    address?: string;
+    roles: string[];
+    text: string;
+}
+
+const ROLE_LABEL = "node-role.kubernetes.io/";
+
+/**
+ * Compares the state's nodes with `kubectl get nodes -o json` (RKE names a node after its hostname_override, else its
+ * address lowercased, labels its roles node-role.kubernetes.io/<role>=true and annotates its addresses
+ * rke.cattle.io/external-ip and internal-ip). Every node on one side only is returned with what to do about it.
+ */
+export function compareNodes(config: Obj, nodesJson: string, stack: string): NodeMismatch[] {
+    let list: { items?: unknown };
+    try {
+        list = JSON.parse(nodesJson);
+    } catch (e) {
+        throw new Error(`kubectl get nodes printed no JSON (${(e as Error).message})`);
+    }
+    const items = (isObject(list) && Array.isArray(list.items) ? list.items : []).filter(isObject);
+    const kube = items.map(it => {
+        const md = isObject(it.metadata) ? it.metadata : {};
+        const labels = isObject(md.labels) ? md.labels : {};
+        const ann = isObject(md.annotations) ? md.annotations : {};
+        const st = isObject(it.status) && Array.isArray(it.status.addresses) ? it.status.addresses.filter(isObject) : [];
+        const addrs = [ann["rke.cattle.io/external-ip"], ann["rke.cattle.io/internal-ip"], ...st.map(a => a.address)]
+            .filter((a): a is string => typeof a === "string" && a !== "");
+        const roles = ROLES.filter(r => labels[`${ROLE_LABEL}${r}`] !== undefined);
+        const external = typeof ann["rke.cattle.io/external-ip"] === "string" ? ann["rke.cattle.io/external-ip"] as string
+            : (st.find(a => a.type === "ExternalIP") ?? st.find(a => a.type === "InternalIP"))?.address as string | undefined;
+        return { name: String(md.name ?? ""), addrs, roles, external };
+    });
+    const stateNodes = (Array.isArray(config.nodes) ? config.nodes as Obj[] : []).map(n => ({
+        address: String(n.address ?? ""),
+        name: String(n.hostnameOverride || n.address || "").toLowerCase(),
+        roles: ROLES.filter(r => Array.isArray(n.role) && n.role.includes(r)),
+    }));
+    // By name (what RKE registers the node as), else by its external address (the annotation RKE sets).
+    const matches = (s: typeof stateNodes[number], k: typeof kube[number]) => k.name === s.name || k.addrs.includes(s.address);
+    const out: NodeMismatch[] = [];
+    for (const k of kube.filter(k => !stateNodes.some(s => matches(s, k)))) {
+        const entry = `{address: ${k.external ?? "<its address>"}, roles: [${k.roles.join(", ")}]}`;
+        out.push({
+            kind: "missing-from-state", name: k.name, address: k.external, roles: k.roles,
+            text: `${k.name}${k.external ? ` (${k.external})` : ""}, roles ${k.roles.length > 0 ? k.roles.join(", ") : "none labelled"}: ` +
+                "a node of the cluster that the state does not list (rke up would not manage it). If it should stay, add it to " +
+                `the stack's nodes with its roles before pulumi up (pulumi config set --path on rancher-ha:nodes, or edit Pulumi.${stack}.yaml: ${entry}); ` +
+                `if it is gone or should go, drain and remove it: kubectl drain ${k.name} --ignore-daemonsets --delete-emptydir-data && kubectl delete node ${k.name}`,
+        });
+    }
+    for (const s of stateNodes.filter(s => !kube.some(k => matches(s, k)))) {
+        out.push({
+            kind: "missing-from-cluster", name: s.address, address: s.address, roles: s.roles,
+            text: `${s.address} (${s.name}), roles ${s.roles.join(", ")}: in the state (so in the recovered nodes) but no node of the cluster. ` +
+                `If the host is gone for good, remove it from the stack's nodes in Pulumi.${stack}.yaml before pulumi up; ` +
+                "if it should be in the cluster, check that it runs (the first pulumi up's rke up registers it again)",
+        });
+    }
+    return out;
 }

@@ -2,6 +2,7 @@
 // where to SSH: the host, its port and user, and the key FILE to use (ops never holds key material for SSH itself).
 import * as fs from "fs";
 import { privateKeyText, SshTarget, StackSettings } from "../../components/config";
+import { hostKeyFor, normaliseHostKey, parseKnownHosts } from "../../components/config/hostKeys";
 import { readStackFile, StackFile, toolSettings } from "../stackFile";
 import { expandHome, RemoteTarget, SshEndpoint } from "./remote";
 
@@ -69,4 +70,48 @@ export function readKeyFile(p: string | undefined): string | undefined {
     } catch {
         return undefined;
     }
+}
+
+/**
+ * The pinned host key of a host the stack file may not list as a node yet (recover --from, the bastion before the
+ * stack validates): its own hostKey setting, else its entry in ssh.knownHostsFile; undefined when neither has it.
+ */
+export function rawHostKey(raw: Raw, hostRaw: Raw, address: string, port: number): string | undefined {
+    if (typeof hostRaw.hostKey === "string") {
+        return normaliseHostKey(hostRaw.hostKey);
+    }
+    const file = obj(raw.ssh).knownHostsFile;
+    if (typeof file !== "string") {
+        return undefined;
+    }
+    try {
+        return hostKeyFor(parseKnownHosts(fs.readFileSync(expandHome(file), "utf8")), address, port);
+    } catch {
+        return undefined;
+    }
+}
+
+/**
+ * The stack's bastion read from the stack file alone (recover runs before the stack has nodes, so before it
+ * validates): address, port (bastion.port, ssh.port, 22), user (bastion.user, ssh.user), key file, pinned host key.
+ * Throws a message when it is incomplete or not pinned (unless ssh.insecureIgnoreHostKeys).
+ */
+export function rawBastion(raw: Raw, identity?: string): SshEndpoint | undefined {
+    if (raw.bastion === undefined) {
+        return undefined;
+    }
+    const b = obj(raw.bastion);
+    const ssh = obj(raw.ssh);
+    const address = typeof b.address === "string" ? b.address : undefined;
+    const user = typeof b.user === "string" ? b.user : typeof ssh.user === "string" ? ssh.user : undefined;
+    const port = Number(b.port ?? ssh.port ?? 22);
+    if (!address || !user || !Number.isInteger(port)) {
+        throw new Error("the stack's bastion needs an address and a user (bastion.user or ssh.user) to reach the nodes through it");
+    }
+    const hostKey = rawHostKey(raw, b, address, port);
+    if (hostKey === undefined && ssh.insecureIgnoreHostKeys !== true) {
+        throw new Error(`the stack's bastion ${address}:${port} has no pinned host key: set bastion.hostKey (or an entry in ssh.knownHostsFile); ` +
+            "ssh-keyscan -p <port> <bastion> prints it, check its fingerprint on the bastion's console");
+    }
+    return { address, port, user, keyFile: keyFileFor(raw, b, identity), hostKey };
 }

@@ -15,7 +15,7 @@ import { readStackFile, toolSettings } from "../../scripts/stackFile";
 import { SshHost, sshHostUnavailable, startSshHost } from "../helpers/sshHost";
 import { requireTool, toolMissing } from "../helpers/tools";
 import { control, rkeCalls } from "../fixtures/rke/doubles";
-import { fullStateObject, installOpsDoubles } from "../fixtures/rke/opsDoubles";
+import { fullStateObject, installOpsDoubles, nodeList, rkeNode } from "../fixtures/rke/opsDoubles";
 import { AGENT_PATHS, FakeAgentApi, kubeconfigFor } from "../fixtures/rke/fakeAgentApi";
 import { runWithStdin } from "../helpers/run";
 import { main } from "../../scripts/ops";
@@ -285,6 +285,165 @@ describe("scripts/ops (npm run ops) end to end", function () {
             const snap = await ops(["snapshot-save", ...common(), "--name", "before-adoption"]);
             assert.equal(snap.code, 0, snap.stderr);
             assert.equal(rkeCalls(host).pop()!.argv, "etcd snapshot-save --config rancher-cluster.yml --name before-adoption");
+        });
+    });
+
+    describe("recover: nothing written on a precondition, the kubeconfig it writes, the nodes it compares", () => {
+        const dockerCalls = () => {
+            const p = path.join(host.home, ".docker-test-double", "calls.log");
+            return fs.existsSync(p) ? fs.readFileSync(p, "utf8").trim().split("\n") : [];
+        };
+        /** The fixture on the test host, nodes reordered: a worker first, the test host the first controlplane node. */
+        function cluster(mutate: (state: any) => void = () => undefined): string {
+            const state = JSON.parse(FIXTURE);
+            for (const half of [state.currentState, state.desiredState]) {
+                const [a, b, c] = half.rkeConfig.nodes;
+                Object.assign(a, { address: "127.0.0.1", internalAddress: "10.0.0.21", port: String(host.port) });
+                Object.assign(c, { role: ["worker"] });
+                half.rkeConfig.nodes = [c, a, b];
+            }
+            mutate(state);
+            const text = JSON.stringify(state, null, 2);
+            control(host, "docker", "secret.json", fullStateObject("Secret", text));
+            return text;
+        }
+        beforeEach(() => {
+            writeStack(false);
+            resetHost();
+            for (const f of ["Pulumi.test.yaml.bak", "admin.kubeconfig"]) {
+                fs.rmSync(path.join(dir, f), { force: true });
+            }
+        });
+
+        it("an existing --kubeconfig-out: refused before anything is read or written, naming the file and the fix", async () => {
+            cluster();
+            const kubeOut = path.join(dir, "admin.kubeconfig");
+            fs.writeFileSync(kubeOut, "mine\n");
+            const stackBefore = fs.readFileSync(path.join(dir, "Pulumi.test.yaml"), "utf8");
+            const r = await ops(["recover", ...common(), "--from", "127.0.0.1", "--write", "--kubeconfig-out", kubeOut]);
+            assert.equal(r.code, 1);
+            assert.equal(r.stderr, `rancher-ha ops recover: --kubeconfig-out ${kubeOut} already exists and recover never overwrites a kubeconfig; ` +
+                "nothing was written. Move it away (or delete it), or pass another --kubeconfig-out, and run recover again\n");
+            assert.equal(r.stdout, "");
+            assert.equal(fs.readFileSync(kubeOut, "utf8"), "mine\n");
+            assert.ok(!fs.existsSync(work), "the admin work dir is not written");
+            assert.equal(fs.readFileSync(path.join(dir, "Pulumi.test.yaml"), "utf8"), stackBefore);
+            assert.ok(!fs.existsSync(path.join(dir, "Pulumi.test.yaml.bak")));
+            assert.deepEqual(dockerCalls(), [], "nothing was read either");
+            const noDir = await ops(["recover", ...common(), "--from", "127.0.0.1", "--kubeconfig-out", path.join(dir, "nope", "k")]);
+            assert.equal(noDir.code, 1);
+            assert.match(noDir.stderr, /--kubeconfig-out .*nope\/k: the directory .*nope does not exist or is not writable; nothing was written/);
+            assert.ok(!fs.existsSync(work));
+        });
+
+        it("an empty kube-admin config: built from the state's certificates; the summary names the node the file points at", async () => {
+            cluster(st => { st.currentState.certificatesBundle["kube-admin"].config = ""; });
+            const kubeOut = path.join(dir, "admin.kubeconfig");
+            const r = await ops(["recover", ...common(), "--from", "127.0.0.1", "--kubeconfig-out", kubeOut]);
+            assert.equal(r.code, 0, r.stderr);
+            const kc = yaml.load(fs.readFileSync(kubeOut, "utf8")) as any;
+            assert.equal(kc.clusters[0].cluster.server, "https://127.0.0.1:6443", "the first controlplane node, as RKE does");
+            const bundle = JSON.parse(FIXTURE).currentState.certificatesBundle;
+            assert.equal(kc.users[0].user["client-certificate-data"], Buffer.from(bundle["kube-admin"].certificatePEM).toString("base64"));
+            assert.equal(kc.clusters[0].cluster["certificate-authority-data"], Buffer.from(bundle["kube-ca"].certificatePEM).toString("base64"));
+            assert.equal(fs.readFileSync(path.join(work, "kube_config_rancher-cluster.yml"), "utf8"), fs.readFileSync(kubeOut, "utf8"));
+            assert.match(r.stdout, /admin kubeconfig saved to \S+admin\.kubeconfig \(0600; built from the state's kube-admin certificate and key, it points at https:\/\/127\.0\.0\.1:6443 \(the first controlplane node, node 2 of the state: etcd, controlplane, worker\)\)/);
+            assert.doesNotMatch(r.stdout, /192\.0\.2\.23\)/, "not nodes[0], the worker");
+        });
+
+        it("the state's kube-admin config as it is: the summary says where it points, not nodes[0]", async () => {
+            cluster(); // the fixture's kubeconfig points at 192.0.2.21's old address: what the file says is what is said
+            const kubeOut = path.join(dir, "admin.kubeconfig");
+            const r = await ops(["recover", ...common(), "--from", "127.0.0.1", "--kubeconfig-out", kubeOut]);
+            assert.equal(r.code, 0, r.stderr);
+            const server = (yaml.load(fs.readFileSync(kubeOut, "utf8")) as any).clusters[0].cluster.server;
+            assert.ok(r.stdout.includes(`(0600; it points at ${server})`), r.stdout);
+        });
+
+        it("compares the state's nodes with kubectl get nodes on the same node: lists each difference with its fix, exit 0", async () => {
+            cluster();
+            control(host, "docker", "nodes.json", nodeList([
+                rkeNode("rancher-01", "127.0.0.1", ["controlplane", "etcd", "worker"], "10.0.0.21"),
+                rkeNode("rancher-02", "192.0.2.22", ["controlplane", "etcd", "worker"]),
+                rkeNode("worker-04", "192.0.2.24", ["worker"]),
+            ]));
+            const r = await ops(["recover", ...common(), "--from", "127.0.0.1"]);
+            assert.equal(r.code, 0, r.stderr);
+            assert.ok(dockerCalls().some(c => c.endsWith("get nodes -o json")), "the same kubectl on the same node");
+            assert.match(r.stdout, new RegExp("Nodes: the state and the cluster \\(kubectl get nodes on [\\w-]+@127\\.0\\.0\\.1:\\d+\\) differ"));
+            assert.match(r.stdout, /in the cluster, missing from the state .*\n  - worker-04 \(192\.0\.2\.24\), roles worker: .*add it to the stack's nodes with its roles .*\{address: 192\.0\.2\.24, roles: \[worker\]\}.*kubectl drain worker-04 --ignore-daemonsets --delete-emptydir-data && kubectl delete node worker-04/);
+            assert.match(r.stdout, /in the state, missing from the cluster:\n  - 192\.0\.2\.23 \(192\.0\.2\.23\), roles worker: .*remove it from the stack's nodes in Pulumi\.test\.yaml before pulumi up/);
+            assert.match(r.stdout, /Next:\n/, "the recovery went on");
+            control(host, "docker", "nodes.json", undefined);
+            const unknown = await ops(["recover", ...common(), "--from", "127.0.0.1"]);
+            assert.equal(unknown.code, 0, unknown.stderr);
+            assert.match(unknown.stdout, /Nodes: not compared with the cluster \(kubectl get nodes failed on .*Forbidden.*\); compare kubectl get nodes with the nodes above/);
+        });
+    });
+
+    describe("recover behind the stack's bastion (a second sshd as the jump host)", () => {
+        let jump: SshHost;
+        before(async () => {
+            jump = await startSshHost({ user: "opsjump" });
+        });
+        after(async () => jump?.stop());
+
+        /** The stack before recover: the bastion set (its key, its pinned host key); the node reached only through it. */
+        function writeBastionStack(bastionHostKey: string): void {
+            writeStack(false);
+            const doc = yaml.load(fs.readFileSync(path.join(dir, "Pulumi.test.yaml"), "utf8")) as any;
+            doc.config["rancher-ha:bastion"] = { address: "127.0.0.1", port: jump.port, user: jump.user, sshKeyPath: jump.privateKeyPath, hostKey: bastionHostKey };
+            fs.writeFileSync(path.join(dir, "Pulumi.test.yaml"), yaml.dump(doc));
+        }
+
+        it("reads the state through the bastion (pinned), installs its key like the nodes', and snapshot-save works; the hint fits an adopted stack", async () => {
+            resetHost();
+            const state = JSON.parse(FIXTURE);
+            for (const half of [state.currentState, state.desiredState]) {
+                Object.assign(half.rkeConfig.nodes[0], { address: "127.0.0.1", internalAddress: "10.0.0.21", port: String(host.port) });
+                half.rkeConfig.bastionHost = { address: "127.0.0.1", port: String(jump.port), user: "root", sshKeyPath: "~/.ssh/id_rsa" };
+            }
+            control(host, "docker", "secret.json", fullStateObject("Secret", JSON.stringify(state, null, 2)));
+
+            // Through the bastion: a wrong pinned bastion key stops it before anything reaches the node.
+            writeBastionStack(HOST_KEYS[2]);
+            const refused = await ops(["recover", ...common(), "--from", "127.0.0.1"]);
+            assert.equal(refused.code, 1);
+            assert.match(refused.stderr, /through the bastion opsjump-\w+@127\.0\.0\.1:\d+/);
+            assert.match(refused.stderr, /REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
+            assert.ok(!fs.existsSync(path.join(host.home, ".docker-test-double", "calls.log")), "the node was not reached");
+
+            writeBastionStack(jump.hostKey);
+            const r = await ops(["recover", ...common(), "--from", "127.0.0.1", "--write"]);
+            assert.equal(r.code, 0, r.stderr);
+            const yml = yaml.load(fs.readFileSync(path.join(work, "rancher-cluster.yml"), "utf8")) as any;
+            const jumpId = keyId(jump.privateKey);
+            assert.deepEqual(yml.bastion_host, { address: "127.0.0.1", port: String(jump.port), user: jump.user, ssh_key_path: `~/rancher-ha/keys/${jumpId}` });
+            assert.equal(fs.readFileSync(path.join(work, "keys", jumpId), "utf8"), jump.privateKey);
+            assert.equal(fs.readFileSync(path.join(work, "keys", keyId(host.privateKey)), "utf8"), host.privateKey);
+            // The stack keeps its own bastion settings (key, pinned host key).
+            const bastion = (yaml.load(fs.readFileSync(path.join(dir, "Pulumi.test.yaml"), "utf8")) as any).config["rancher-ha:bastion"];
+            assert.deepEqual(bastion, { address: "127.0.0.1", port: jump.port, user: jump.user, sshKeyPath: jump.privateKeyPath, hostKey: jump.hostKey });
+            assert.doesNotMatch(r.stdout, /set bastion\.sshKeyPath/);
+            // The registry password set as told (pulumi config set --secret stores it encrypted).
+            const doc = yaml.load(fs.readFileSync(path.join(dir, "Pulumi.test.yaml"), "utf8")) as any;
+            doc.config["rancher-ha:privateRegistryPassword"] = { secure: "v1:ZmFrZS1lbmNyeXB0ZWQ=" };
+            fs.writeFileSync(path.join(dir, "Pulumi.test.yaml"), yaml.dump(doc));
+
+            // Step 3 of the adoption: rke finds every key the yml names (through the bastion to the admin host too).
+            const snap = await ops(["snapshot-save", ...common(), "--name", "before-adoption"]);
+            assert.equal(snap.code, 0, snap.stderr);
+            assert.equal(rkeCalls(host).pop()!.argv, "etcd snapshot-save --config rancher-cluster.yml --name before-adoption");
+
+            // A lost file of an adopted work dir: the hint says recover again (the stack has no rkeState output yet).
+            fs.rmSync(path.join(work, "keys", jumpId));
+            const lost = await ops(["snapshot-save", ...common(), "--name", "x"]);
+            assert.equal(lost.code, 1);
+            assert.match(lost.stderr, /missing in .*keys\/\w+; rke cannot work on the cluster without them\. this work dir was written by npm run ops -- recover and the stack has no rkeState output until its first pulumi up .*: write the files again with npm run ops -- recover --stack test --from 127\.0\.0\.1/);
+            assert.doesNotMatch(lost.stderr, /--show-secrets rkeState/, "not the stack output an adopted stack does not have yet");
+            const again = await ops(["recover", ...common(), "--from", "127.0.0.1"]);
+            assert.equal(again.code, 0, again.stderr);
+            assert.match(again.stdout, new RegExp(`wrote keys/${jumpId}`));
         });
     });
 

@@ -347,7 +347,7 @@ describe("render: RKE scripts over real SSH (rke and docker test doubles)", func
             const r = await preflight();
             ok(r);
             assert.equal(r.stdout, "preflight ok: rkeuser@127.0.0.1:22 (controlplane,etcd,worker)\n");
-            assert.match(r.stderr, /docker 26\.1\.4 reachable by rkeuser at \/var\/run\/docker\.sock/);
+            assert.match(r.stderr, /docker 26\.1\.4 reachable by rkeuser-\w+ at \/var\/run\/docker\.sock/);
         });
 
         it("lists every failed check with the node and the fix", async () => {

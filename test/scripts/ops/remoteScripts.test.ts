@@ -17,7 +17,7 @@ import { fullStateFromObject, parseRkeState } from "../../../scripts/ops/rkeReco
 import { RunResult, SshHost, sshHostUnavailable, startSshHost } from "../../helpers/sshHost";
 import { requireTool } from "../../helpers/tools";
 import { control, rkeCalls } from "../../fixtures/rke/doubles";
-import { fullStateObject, installOpsDoubles } from "../../fixtures/rke/opsDoubles";
+import { fullStateObject, installOpsDoubles, nodeList, rkeNode } from "../../fixtures/rke/opsDoubles";
 import { CLUSTER_KEY, minimalRaw, settingsFrom } from "../../fixtures/rke/settings";
 import { FIXTURES } from "../../helpers/paths";
 
@@ -197,10 +197,37 @@ describe("scripts/ops/remoteScripts: day-2 scripts over real SSH (rke and docker
             assert.equal(state, FIXTURE);
             assert.equal(parseRkeState(state).config.kubernetesVersion, "v1.28.15-rancher1-1");
             const calls = fs.readFileSync(path.join(host.home, ".docker-test-double", "calls.log"), "utf8").trim().split("\n");
-            assert.equal(calls[calls.length - 1], "run --rm --net=host -v /etc/kubernetes:/etc/kubernetes:ro --entrypoint kubectl " +
+            assert.equal(calls.find(c => c.includes(" get secret ")), "run --rm --net=host -v /etc/kubernetes:/etc/kubernetes:ro --entrypoint kubectl " +
                 "rancher/hyperkube:v1.28.15-rancher1 --kubeconfig /etc/kubernetes/ssl/kubecfg-kube-node.yaml --request-timeout=20s " +
                 "-n kube-system get secret full-cluster-state -o json");
             assert.ok(!r.stderr.includes("BEGIN") && !r.stderr.includes("FAKE"), "nothing of the state on stderr");
+            // The nodes with the same kubectl, for the comparison with the state; without them (here: Forbidden) only a note.
+            assert.ok(calls[calls.length - 1].endsWith("--request-timeout=20s get nodes -o json"), calls[calls.length - 1]);
+            assert.match(parseOpsResult(r.stdout).nodesError!, /^Error from server \(Forbidden\): nodes is forbidden/);
+            const list = nodeList([rkeNode("rancher-01", "192.0.2.21", ["controlplane", "etcd", "worker"])]);
+            dbl("nodes.json", list);
+            const withNodes = parseOpsResult((await host.run(recoverStateScript({ nodeLabel: "n" }))).stdout);
+            assert.equal(withNodes.nodes, list);
+            assert.equal(withNodes.nodesError, undefined);
+        });
+
+        it("says what the API server answered and what to do: NotFound, 403 (credentials/RBAC), 500 (its health)", async () => {
+            const fail = async () => {
+                const r = await host.run(recoverStateScript({ nodeLabel: "root@192.0.2.21:22" }));
+                assert.equal(r.code, 1);
+                assert.equal(r.stdout, "");
+                return r.stderr.trim().split("\n").pop()!;
+            };
+            // Neither object: not an RKE cluster, or another cluster's node.
+            assert.match(await fail(), /^rancher-ha ops: root@192\.0\.2\.21:22: the API server has neither a Secret nor a ConfigMap kube-system\/full-cluster-state \(Error from server \(NotFound\): configmaps "full-cluster-state" not found.*\): the cluster was not built by RKE .*run recover --from a controlplane node of the RKE cluster/);
+            dbl("api-error", 'Error from server (Forbidden): secrets "full-cluster-state" is forbidden: User "system:node:rancher-01" cannot get resource "secrets" in API group "" in the namespace "kube-system"\n');
+            const forbidden = await fail();
+            assert.match(forbidden, /refused this node's credentials \(\/etc\/kubernetes\/ssl\/kubecfg-kube-node\.yaml\): Error from server \(Forbidden\): secrets .*credentials and RBAC, not the API server's health: .*certificate has not expired/);
+            assert.doesNotMatch(forbidden, /kube-apiserver runs/);
+            dbl("api-error", 'Error from server (InternalError): an error on the server ("etcdserver: request timed out") has prevented the request from succeeding (get secrets full-cluster-state)\n');
+            const internal = await fail();
+            assert.match(internal, /the API server failed the request itself: Error from server \(InternalError\).*; check its health and etcd's \(docker logs --tail 50 kube-apiserver; docker logs --tail 50 etcd\), then run recover again$/);
+            dbl("api-error", undefined);
         });
 
         it("falls back to the ConfigMap older RKE releases wrote; says why when neither can be read", async () => {
@@ -212,7 +239,7 @@ describe("scripts/ops/remoteScripts: day-2 scripts over real SSH (rke and docker
             dbl("apiserver-down", "1");
             const down = await host.run(recoverStateScript({ nodeLabel: "root@192.0.2.21:22" }));
             assert.equal(down.code, 1);
-            assert.match(down.stderr, /root@192\.0\.2\.21:22: could not read kube-system\/full-cluster-state .*connection to the server 127\.0\.0\.1:6443 was refused.*check that kube-apiserver runs on this node/);
+            assert.match(down.stderr, /root@192\.0\.2\.21:22: kube-apiserver does not answer on this node: .*connection to the server 127\.0\.0\.1:6443 was refused.*check that it runs here \(docker ps --filter name=kube-apiserver\) or run recover --from another controlplane node/);
             dbl("apiserver-down", undefined);
             dbl("no-kubelet", "1");
             const notRke = await host.run(recoverStateScript({ nodeLabel: "n" }));

@@ -15,13 +15,14 @@ import { rkeClusterConfig, rkeClusterYaml } from "../../../components/rke/cluste
 import { rkeJsonToYaml, rkeYamlToJson, RKE_KEY_MAP_SOURCE } from "../../../components/rke/rkeKeys";
 import keyMap from "../../../components/rke/rkeKeyMap.json";
 import {
-    comparable, differences, fullStateFromObject, parseRkeState, rebuildClusterYml, recoverStackConfig, StackRenderer,
+    comparable, compareNodes, differences, fullStateFromObject, parseRkeState, rebuildClusterYml, recoverStackConfig, StackRenderer,
 } from "../../../scripts/ops/rkeRecovery";
 import { parseConfig } from "../../../components/config";
 import { withoutHostKeyCheck } from "../../../scripts/stackFile";
 import { withEntries } from "../../../scripts/ops/stackRender";
 import { CLUSTER_KEY, fullRaw, minimalRaw, settingsFrom } from "../../fixtures/rke/settings";
 import { FIXTURES } from "../../helpers/paths";
+import { nodeList, rkeNode } from "../../fixtures/rke/opsDoubles";
 
 const FIXTURE = fs.readFileSync(path.join(FIXTURES, "rke/recovered.rkestate.json"), "utf8");
 const FAKE_PASSWORD = "FAKE-registry-password-for-tests";
@@ -125,8 +126,71 @@ describe("scripts/ops/rkeRecovery", () => {
             const cm = JSON.stringify({ kind: "ConfigMap", data: { "full-cluster-state": FIXTURE } });
             assert.deepEqual(fullStateFromObject(secret), { kind: "Secret", state: FIXTURE });
             assert.deepEqual(fullStateFromObject(cm), { kind: "ConfigMap", state: FIXTURE });
-            assert.throws(() => fullStateFromObject(JSON.stringify({ kind: "Pod" })), /expected a Secret or ConfigMap with data\["full-cluster-state"\], got Pod/);
+            assert.throws(() => fullStateFromObject(JSON.stringify({ kind: "Pod" })), /expected a Secret or ConfigMap kube-system\/full-cluster-state, got "Pod"; .*--from is a controlplane node/);
             assert.throws(() => fullStateFromObject("Error from server"), /not JSON/);
+        });
+
+        it("says what is wrong with the object and what to do: a missing or empty data key, corrupt base64 (decoded strictly)", () => {
+            const secret = (data: unknown) => JSON.stringify({ kind: "Secret", data });
+            assert.throws(() => fullStateFromObject(secret({ other: "eA==" })),
+                /^Error: the Secret kube-system\/full-cluster-state has no data\["full-cluster-state"\] \(its data keys: other\); the cluster's copy of the state is unusable: adopt it from a state file .*etcd snapshot/);
+            assert.throws(() => fullStateFromObject(JSON.stringify({ kind: "ConfigMap" })), /the ConfigMap .* has no data\["full-cluster-state"\] \(its data keys: none\)/);
+            assert.throws(() => fullStateFromObject(secret({ "full-cluster-state": "" })), /has an empty data\["full-cluster-state"\]/);
+            const b64 = Buffer.from(FIXTURE).toString("base64");
+            // A character base64 does not have (Node's lenient decoder would skip it and hand a broken JSON on).
+            const corrupt = `${b64.slice(0, 3000)}*${b64.slice(3001)}`;
+            assert.throws(() => fullStateFromObject(secret({ "full-cluster-state": corrupt })),
+                /data\["full-cluster-state"\] of the Secret kube-system\/full-cluster-state is not valid base64: character "\*" at position 3000; the cluster's copy of the state is unusable/);
+            assert.throws(() => fullStateFromObject(secret({ "full-cluster-state": b64.slice(0, -5) })), /is not valid base64 \(\d+ characters, not a multiple of 4; truncated or corrupted\)/);
+            assert.throws(() => fullStateFromObject(secret({ "full-cluster-state": `QQ==${b64}` })), /is not valid base64 \(\d+ characters, padding at position 2/);
+        });
+
+        it("builds the admin kubeconfig from the kube-admin certificate, key and kube-ca when the state's is empty", () => {
+            const st = JSON.parse(FIXTURE);
+            st.currentState.certificatesBundle["kube-admin"].config = "";
+            // The first controlplane node is not the first node.
+            st.currentState.rkeConfig.nodes[0].role = ["worker"];
+            const parsed = parseRkeState(JSON.stringify(st));
+            assert.equal(parsed.kubeconfigBuilt, true);
+            const kc = yaml.load(parsed.kubeconfig!) as Obj;
+            const b64 = (t: string) => Buffer.from(t).toString("base64");
+            const bundle = st.currentState.certificatesBundle;
+            assert.equal(kc.clusters[0].cluster.server, "https://192.0.2.22:6443");
+            assert.equal(kc.clusters[0].cluster["certificate-authority-data"], b64(bundle["kube-ca"].certificatePEM));
+            assert.deepEqual(kc.users[0], { name: "kube-admin-local", user: {
+                "client-certificate-data": b64(bundle["kube-admin"].certificatePEM), "client-key-data": b64(bundle["kube-admin"].keyPEM),
+            } });
+            assert.equal(kc["current-context"], "local");
+            assert.match(parsed.warnings.join("\n"), /kube-admin kubeconfig is empty; built it from the kube-admin certificate and key and kube-ca/);
+            // Same layout as RKE's own (the fixture's, for a cluster whose first node is a controlplane node).
+            const same = JSON.parse(FIXTURE);
+            const original = same.currentState.certificatesBundle["kube-admin"].config;
+            same.currentState.certificatesBundle["kube-admin"].config = "";
+            assert.equal(parseRkeState(JSON.stringify(same)).kubeconfig, original);
+            delete same.currentState.certificatesBundle["kube-admin"].keyPEM;
+            assert.equal(parseRkeState(JSON.stringify(same)).kubeconfig, undefined);
+        });
+
+        it("compares the state's nodes with kubectl get nodes: each node on one side only, with the fix", () => {
+            const cfg = parseRkeState(FIXTURE).config;
+            const list = nodeList([
+                rkeNode("rancher-01", "192.0.2.21", ["controlplane", "etcd", "worker"], "10.0.0.21"),
+                rkeNode("rancher-02", "192.0.2.22", ["controlplane", "etcd", "worker"]),
+                rkeNode("192.0.2.23", "192.0.2.23", ["controlplane", "etcd", "worker"]),
+            ]);
+            assert.deepEqual(compareNodes(cfg, list, "prod"), []);
+            const differ = nodeList([
+                rkeNode("rancher-01", "192.0.2.21", ["controlplane", "etcd", "worker"]),
+                rkeNode("rancher-02", "192.0.2.22", ["controlplane", "etcd", "worker"]),
+                rkeNode("worker-04", "192.0.2.24", ["worker"]),
+            ]);
+            const m = compareNodes(cfg, differ, "prod");
+            assert.deepEqual(m.map(x => [x.kind, x.name, x.address, x.roles.join(",")]), [
+                ["missing-from-state", "worker-04", "192.0.2.24", "worker"],
+                ["missing-from-cluster", "192.0.2.23", "192.0.2.23", "controlplane,etcd,worker"],
+            ]);
+            assert.match(m[0].text, /add it to the stack's nodes with its roles .*\{address: 192\.0\.2\.24, roles: \[worker\]\}.*kubectl drain worker-04 --ignore-daemonsets --delete-emptydir-data && kubectl delete node worker-04/);
+            assert.match(m[1].text, /remove it from the stack's nodes in Pulumi\.prod\.yaml before pulumi up/);
         });
 
         it("parses the fixture: what runs (currentState), the admin kubeconfig, certificate names, the unfinished upgrade", () => {
@@ -175,6 +239,18 @@ describe("scripts/ops/rkeRecovery", () => {
             assert.equal(yml.restore, undefined, "action flags are never carried");
             // and it is valid YAML for rke
             assert.deepEqual(yaml.load(yaml.dump(yml)), yml);
+        });
+
+        it("behind a bastion: its key path and user are rewritten like the nodes' (keys/<keyId> in the work dir)", () => {
+            const st = JSON.parse(FIXTURE);
+            st.currentState.rkeConfig.bastionHost = { address: "192.0.2.5", port: "22", user: "root", sshKeyPath: "~/.ssh/id_rsa" };
+            const parsed = parseRkeState(JSON.stringify(st));
+            const yml: Obj = rebuildClusterYml(parsed, {
+                user: "rancher", sshKeyPath: "~/rancher-ha/keys/0123456789abcdef", bastionKeyPath: "~/rancher-ha/keys/fedcba9876543210", bastionUser: "jump",
+            });
+            assert.deepEqual(yml.bastion_host, { address: "192.0.2.5", port: "22", user: "jump", ssh_key_path: "~/rancher-ha/keys/fedcba9876543210" });
+            assert.deepEqual(unknownYmlKeys(yml, YML_KEYS), []);
+            assert.equal((rebuildClusterYml(parsed) as Obj).bastion_host.ssh_key_path, "~/.ssh/id_rsa", "kept without options");
         });
     });
 
