@@ -166,6 +166,7 @@ export function toolSettings(file: StackFile, opts: ParseOptions = {}): ParseRes
     }
     const realRead = opts.readFile ?? ((p: string) => fs.readFileSync(p, "utf8"));
     return parseConfig(raw, {
+        stack: file.stack,
         ...opts,
         // A key file's content never leaves this process: it only names the key (keyId). Without one, a
         // placeholder keeps the command usable on a machine that has no access to the hosts.

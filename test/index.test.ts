@@ -138,7 +138,7 @@ describe("program (index.ts) on Pulumi.dev.yaml", function () {
 
     it("takes the example stack's settings through to the resources", () => {
         const rancher = byType(recorded, "kubernetes:helm.sh/v3:Release").find(r => r.inputs.chart === "rancher")!;
-        assert.equal(rancher.inputs.version, "2.9.2");
+        assert.equal(rancher.inputs.version, "2.11.16");
         assert.equal(rancher.inputs.values.hostname, "rancher.example.com");
         assert.equal(rancher.inputs.values.replicas, 3);
         const conf = Buffer.from(one("command:remote:Command", "lb-nginx").inputs.stdin.split(" ")[2], "base64").toString();

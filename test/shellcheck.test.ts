@@ -41,7 +41,7 @@ function renderedScripts(): Record<string, string> {
         }
     }
     const ops: OpsWorkDirArgs = {
-        workDir: "~/rancher-ha", rkePath: "rke", rkeVersion: "v1.6.3", hostLabel: "rancher@192.0.2.11:22", stack: "dev",
+        workDir: "~/rancher-ha", rkePath: "rke", rkeVersion: "v1.8.14", hostLabel: "rancher@192.0.2.11:22", stack: "dev",
         sshToAdmin: "ssh rancher@192.0.2.11 -p 22",
     };
     out["ops/snapshot-save.sh"] = snapshotSaveScript({ ...ops, name: "before-upgrade" });

@@ -61,6 +61,9 @@ interface CertManagerLine {
 /** cert-manager's supported Kubernetes ranges (cert-manager.io/docs/releases). */
 export const CERT_MANAGER_LINES: CertManagerLine[] = [
     { line: minor(1, 15), kubeFrom: minor(1, 25), kubeTo: minor(1, 32), eol: "2025-02", source: "cert-manager releases page" },
+    // cert-manager/website content/docs/releases/README.md (2026-03): 1.18 EOL at the release of 1.20.
+    { line: minor(1, 18), kubeFrom: minor(1, 29), kubeTo: minor(1, 33), eol: "2026-03", source: "cert-manager releases page" },
+    { line: minor(1, 19), kubeFrom: minor(1, 31), kubeTo: minor(1, 35), source: "cert-manager releases page" },
     { line: minor(1, 20), kubeFrom: minor(1, 32), kubeTo: minor(1, 35), source: "cert-manager releases page" },
     { line: minor(1, 21), kubeFrom: minor(1, 33), kubeTo: minor(1, 36), source: "cert-manager releases page" },
 ];

@@ -37,7 +37,7 @@ export function loadConfig(opts: ParseOptions = {}): StackSettings {
     }
     let parsed: ParseResult;
     try {
-        parsed = parseConfig(raw, opts);
+        parsed = parseConfig(raw, { stack: pulumi.getStack(), ...opts });
     } catch (e) {
         if (e instanceof ConfigError) {
             throw new pulumi.RunError(e.message);

@@ -27,6 +27,8 @@ export interface ReaderOptions {
     readFile?: (p: string) => string;
     /** Home directory used to expand `~`. */
     homeDir?: string;
+    /** The stack's name, for the commands messages suggest. Default `<stack>`. */
+    stack?: string;
     /** Today, YYYY-MM-DD, for end-of-life warnings. Default: the machine's date (tests and golden renders fix it). */
     today?: string;
 }
@@ -48,12 +50,14 @@ export class ConfigReader {
     readonly readFile: (p: string) => string;
     readonly home: string;
     readonly today: string;
+    readonly stack: string;
     private readonly tracked: Tracked[] = [];
 
     constructor(opts: ReaderOptions = {}) {
         this.readFile = opts.readFile ?? (p => fs.readFileSync(p, "utf8"));
         this.home = opts.homeDir ?? os.homedir();
         this.today = opts.today ?? new Date().toISOString().slice(0, 10);
+        this.stack = opts.stack ?? "<stack>";
     }
 
     get errorCount(): number {

@@ -19,7 +19,7 @@ export interface SshDefaults {
 }
 
 /** The command that prints the host keys to pin, for messages. */
-export const HOST_KEYS_COMMAND = "npm run ops -- host-keys --stack <stack>";
+export const hostKeysCommand = (stack: string) => `npm run ops -- host-keys --stack ${stack}`;
 
 /** ssh.knownHostsFile and ssh.insecureIgnoreHostKeys, read once for every host. */
 export function hostKeyDefaults(r: ConfigReader, ssh: Record<string, unknown>): Pick<SshDefaults, "knownHosts" | "insecure"> {
@@ -28,7 +28,7 @@ export function hostKeyDefaults(r: ConfigReader, ssh: Record<string, unknown>): 
     if (insecure) {
         r.warn("ssh.insecureIgnoreHostKeys: true, so no SSH host key is checked: whoever answers at a host's address " +
             "receives the SSH keys, the cluster state and the secrets sent to it. Only for a lab; pin the keys with " +
-            `\`${HOST_KEYS_COMMAND}\`.`);
+            `\`${hostKeysCommand(r.stack)}\`.`);
     }
     if (file === undefined) {
         return { insecure };
@@ -38,7 +38,7 @@ export function hostKeyDefaults(r: ConfigReader, ssh: Record<string, unknown>): 
         return { knownHosts: parseKnownHosts(r.readFile(p)), insecure };
     } catch (e) {
         r.err("ssh.knownHostsFile", `${p} cannot be read (${(e as NodeJS.ErrnoException).code ?? e}); point it at a known_hosts ` +
-            `file, or pin each host's key with its hostKey setting (\`${HOST_KEYS_COMMAND}\` prints them)`);
+            `file, or pin each host's key with its hostKey setting (\`${hostKeysCommand(r.stack)}\` prints them)`);
         return { insecure };
     }
 }
@@ -75,7 +75,7 @@ function pinnedHostKey(r: ConfigReader, o: Record<string, unknown>, key: string,
         const k = normaliseHostKey(given);
         if (k === undefined) {
             r.err(`${key}.hostKey`, `${shown(given)} is not an SSH host key; give it as known_hosts or ssh-keyscan print it: ` +
-                `"ssh-ed25519 AAAA..." (\`${HOST_KEYS_COMMAND}\` prints each host's)`);
+                `"ssh-ed25519 AAAA..." (\`${hostKeysCommand(r.stack)}\` prints each host's)`);
         }
         return k;
     }
@@ -87,7 +87,7 @@ function pinnedHostKey(r: ConfigReader, o: Record<string, unknown>, key: string,
         return fromFile;
     }
     r.err(`${key}.hostKey`, `no pinned SSH host key for ${user ?? "?"}@${address}:${port}: without one, whoever answers at that ` +
-        `address gets the SSH keys and secrets rancher-ha sends. Run \`${HOST_KEYS_COMMAND}\`, check the fingerprints it prints ` +
+        `address gets the SSH keys and secrets rancher-ha sends. Run \`${hostKeysCommand(r.stack)}\`, check the fingerprints it prints ` +
         `against the host's own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on its console), and paste its hostKey ` +
         `entries${d.knownHosts ? ` (ssh.knownHostsFile has no entry for ${knownHostsName(address, port)})` : ", or set ssh.knownHostsFile"}`);
     return undefined;

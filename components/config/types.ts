@@ -183,11 +183,13 @@ export const DEFAULTS = {
     workerRlimitNofile: 40000,
     workDir: "~/rancher-ha",
     rkePath: "rke",
+    // The last free RKE1 line (RKE1 is end of life; the compatibility check warns on every run): rke v1.8.14 ships
+    // v1.30.14-rancher1-1; Rancher 2.11 is the last line that runs on RKE1; cert-manager 1.18 supports 1.29-1.33.
     versions: {
-        kubernetes: "v1.30.5-rancher1-1",
-        rke: "v1.6.3",
-        certManager: "v1.15.3",
-        rancher: "2.9.2",
+        kubernetes: "v1.30.14-rancher1-1",
+        rke: "v1.8.14",
+        certManager: "v1.18.6",
+        rancher: "2.11.16",
     } as Versions,
     etcdSnapshots: { enabled: true, creation: "6h", retention: "24h" },
     clusterName: "rancher",

@@ -99,7 +99,7 @@ export interface RkeUpScriptArgs {
     workDir: string;
     /** rke binary: a name on PATH or a path. */
     rkePath: string;
-    /** Expected `rke --version`, e.g. v1.6.3. */
+    /** Expected `rke --version`, e.g. v1.8.14. */
     rkeVersion: string;
     /** How messages name the admin host, e.g. rancher@192.0.2.11:22 or "local". */
     hostLabel: string;

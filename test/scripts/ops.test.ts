@@ -77,7 +77,7 @@ describe("scripts/ops (npm run ops) end to end", function () {
         const { settings } = toolSettings(readStackFile(dir, "test"));
         const a = rkeYamlArgs(settings, "192.0.2.10");
         const stdin = rkeConfigBundle(rkeClusterYaml(a), rkeUpPlan(a), [{ keyId: keyId(host.privateKey), privateKey: host.privateKey }]);
-        const r = await host.run(rkeUpScript({ workDir: "~/rancher-ha", rkePath: "rke", rkeVersion: "v1.6.3", hostLabel: "x", stack: "test", retryDelaySeconds: 0 }), stdin);
+        const r = await host.run(rkeUpScript({ workDir: "~/rancher-ha", rkePath: "rke", rkeVersion: "v1.8.14", hostLabel: "x", stack: "test", retryDelaySeconds: 0 }), stdin);
         assert.equal(r.code, 0, r.stderr);
     }
 

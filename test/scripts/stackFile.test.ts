@@ -137,7 +137,7 @@ describe("stackFile (config outside the Pulumi engine)", () => {
                 assert.ok(e instanceof ConfigError, String(e).slice(0, 300));
                 problems = e.problems;
             }
-            assert.deepEqual(problems, [`rancher-ha:versions.rancher: "${"9".repeat(80)}…" (${long.length} characters) is not a chart version; use e.g. 2.9.2`]);
+            assert.deepEqual(problems, [`rancher-ha:versions.rancher: "${"9".repeat(80)}…" (${long.length} characters) is not a chart version; use e.g. 2.11.16`]);
         });
 
         it("still reads an ordinary file with a few anchors and aliases", () => {

@@ -254,7 +254,7 @@ describe("config", () => {
 
         it("what RKE would reject half-way through rke up", () => {
             oneProblem({ ...base(), cluster: { networkPlugin: "weave" } }, "rancher-ha:cluster.networkPlugin",
-                /weave is not available for Kubernetes v1\.30\.5-rancher1-1 .*use canal/);
+                /weave is not available for Kubernetes v1\.30\.14-rancher1-1 .*use canal/);
             oneProblem({ ...base(), etcdSnapshots: { creation: "30m", s3: { bucketName: "b", endpoint: "s3.example.com" } } },
                 "rancher-ha:etcdSnapshots.creation", /"30m" must be whole hours/);
         });

@@ -81,7 +81,7 @@ describe("Rancher (mocks)", () => {
         const [release] = byType(recorded, RELEASE);
         assert.equal(release.inputs.name, "rancher", "release name = chart fullname = the `rancher` deployment");
         assert.equal(release.inputs.chart, "rancher");
-        assert.equal(release.inputs.version, "2.9.2");
+        assert.equal(release.inputs.version, "2.11.16");
         assert.deepEqual(release.inputs.repositoryOpts, { repo: "https://releases.rancher.com/server-charts/latest" });
         assert.equal(release.inputs.namespace, "cattle-system");
         assert.equal(release.inputs.skipAwait, false, "waits for the rollout");

@@ -51,7 +51,7 @@ describe("render: rancher-cluster.yml", () => {
     it("minimal: three all-role nodes, version pinned, keys by path, LB and hostname in the SANs", () => {
         const { s, text, doc } = render(minimalRaw());
         assert.deepEqual(unknownKeys(doc, KEYS.keys), []);
-        assert.equal(doc.kubernetes_version, "v1.30.5-rancher1-1", "the default pair: rke v1.6.3 ships v1.30.5-rancher1-1 as its default");
+        assert.equal(doc.kubernetes_version, "v1.30.14-rancher1-1", "the default pair: rke v1.8.14 ships v1.30.14-rancher1-1 as its default");
         assert.equal(doc.cluster_name, "rancher");
         assert.equal(doc.nodes.length, 3);
         const keyPath = `~/rancher-ha/keys/${s.nodes[0].keyId}`;
@@ -153,7 +153,7 @@ describe("render: rancher-cluster.yml", () => {
     it("reports settings RKE would reject, naming the key and the fix", () => {
         const weave = render(minimalRaw()).args;
         weave.networkPlugin = "weave";
-        assert.match(rkeConfigProblems(weave).join("\n"), /cluster\.networkPlugin: weave is not available for Kubernetes v1\.30\.5-rancher1-1.*use canal/);
+        assert.match(rkeConfigProblems(weave).join("\n"), /cluster\.networkPlugin: weave is not available for Kubernetes v1\.30\.14-rancher1-1.*use canal/);
         assert.throws(() => rkeClusterYaml(weave), /cannot be rendered/);
         const old = { ...weave, kubernetesVersion: "v1.29.9-rancher1-1" };
         assert.deepEqual(rkeConfigProblems(old), []);

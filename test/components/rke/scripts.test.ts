@@ -34,7 +34,7 @@ describe("render: RKE scripts over real SSH (rke and docker test doubles)", func
     let host: SshHost;
     let work: string;
     const upArgs = (over: Partial<RkeUpScriptArgs> = {}): RkeUpScriptArgs => ({
-        workDir: "~/rancher-ha", rkePath: "rke", rkeVersion: "v1.6.3", hostLabel: "rkeuser@127.0.0.1:22", stack: "test",
+        workDir: "~/rancher-ha", rkePath: "rke", rkeVersion: "v1.8.14", hostLabel: "rkeuser@127.0.0.1:22", stack: "test",
         attempts: 3, retryDelaySeconds: 0, ...over,
     });
     const up = (stdin: string, over: Partial<RkeUpScriptArgs> = {}) => host.run(rkeUpScript(upArgs(over)), stdin);
@@ -65,7 +65,7 @@ describe("render: RKE scripts over real SSH (rke and docker test doubles)", func
             const keyFile = path.join(work, "keys", keyId(CLUSTER_KEY));
             assert.equal(mode(keyFile), "600");
             assert.equal(fs.readFileSync(keyFile, "utf8"), CLUSTER_KEY);
-            assert.match(fs.readFileSync(path.join(work, "rancher-cluster.yml"), "utf8"), /kubernetes_version: v1\.30\.5-rancher1-1/);
+            assert.match(fs.readFileSync(path.join(work, "rancher-cluster.yml"), "utf8"), /kubernetes_version: v1\.30\.14-rancher1-1/);
             assert.equal(fs.readdirSync(work).filter(f => f.startsWith(".incoming")).length, 0, "staging dir cleaned up");
 
             assert.deepEqual(upCalls().map(c => [c.cwd, c.argv, c.stateBefore]), [[work, "up --config rancher-cluster.yml", "absent"]]);
@@ -210,11 +210,11 @@ describe("render: RKE scripts over real SSH (rke and docker test doubles)", func
         it("checks the rke binary: missing or another version fails with how to install the right one", async () => {
             const missing = await up(configBundle(3), { rkePath: "~/bin/no-such-rke" });
             assert.equal(missing.code, 1);
-            assert.match(missing.stderr, /rke not found \(admin\.rkePath: .*no-such-rke\); install rke v1\.6\.3: curl -fsSLo \/tmp\/rke https:\/\/github\.com\/rancher\/rke\/releases\/download\/v1\.6\.3\/rke_linux-(amd64|arm64)/);
+            assert.match(missing.stderr, /rke not found \(admin\.rkePath: .*no-such-rke\); install rke v1\.8\.14: curl -fsSLo \/tmp\/rke https:\/\/github\.com\/rancher\/rke\/releases\/download\/v1\.8\.14\/rke_linux-(amd64|arm64)/);
             control(host, "rke", "version", "v1.5.10");
             const wrong = await up(configBundle(3));
             assert.equal(wrong.code, 1);
-            assert.match(wrong.stderr, /rke is rke v1\.5\.10, but versions\.rke is v1\.6\.3/);
+            assert.match(wrong.stderr, /rke is rke v1\.5\.10, but versions\.rke is v1\.8\.14/);
             assert.equal(upCalls().length, 0);
         });
     });

@@ -244,7 +244,7 @@ describe("npm run ops -- drift over a real SSH host", function () {
         const { settings } = toolSettings(readStackFile(dir, "test"));
         const a = rkeYamlArgs(settings, settings.loadBalancer.address);
         const stdin = rkeConfigBundle(rkeClusterYaml(a), rkeUpPlan(a), [{ keyId: keyId(host.privateKey), privateKey: host.privateKey }]);
-        const r = await host.run(rkeUpScript({ workDir: "~/rancher-ha", rkePath: "rke", rkeVersion: "v1.6.3", hostLabel: "x", stack: "test", retryDelaySeconds: 0 }), stdin);
+        const r = await host.run(rkeUpScript({ workDir: "~/rancher-ha", rkePath: "rke", rkeVersion: "v1.8.14", hostLabel: "x", stack: "test", retryDelaySeconds: 0 }), stdin);
         assert.equal(r.code, 0, r.stderr);
         conf = lbNginxConf(settings.loadBalancer, settings.nodes);
         fs.writeFileSync(path.join(lbDir, "nginx.conf"), conf, { mode: 0o644 });
@@ -392,15 +392,15 @@ describe("npm run ops -- drift over a real SSH host", function () {
         try {
             const kc = path.join(dir, "admin.kubeconfig");
             fs.writeFileSync(kc, fakeKubeconfig(url, "inert"), { mode: 0o600 });
-            api.secrets.set("cert-manager/cert-manager", [helmSecret("cert-manager", 1, "deployed", "v1.15.3")]);
-            api.secrets.set("cattle-system/rancher", [helmSecret("rancher", 1, "superseded", "2.9.2"), helmSecret("rancher", 2, "deployed", "2.9.2")]);
+            api.secrets.set("cert-manager/cert-manager", [helmSecret("cert-manager", 1, "deployed", "v1.18.6")]);
+            api.secrets.set("cattle-system/rancher", [helmSecret("rancher", 1, "superseded", "2.11.16"), helmSecret("rancher", 2, "deployed", "2.11.16")]);
             const clean = await run(["--kubeconfig", kc]);
             assert.equal(clean.code, 0, clean.stdout + clean.stderr);
-            assert.match(clean.stdout, /ok {4}\[cluster\] cert-manager\/cert-manager is chart v1\.15\.3 \(revision 1\)/);
+            assert.match(clean.stdout, /ok {4}\[cluster\] cert-manager\/cert-manager is chart v1\.18\.6 \(revision 1\)/);
             api.secrets.set("cattle-system/rancher", [helmSecret("rancher", 3, "deployed", "2.9.3")]);
             const r = await run(["--kubeconfig", kc]);
             assert.equal(r.code, 3, r.stdout + r.stderr);
-            assert.match(r.stdout, /DRIFT \[cluster\] Helm release cattle-system\/rancher runs chart 2\.9\.3 \(revision 3\), the stack says 2\.9\.2\n {2}fix: pulumi up --refresh --stack test/);
+            assert.match(r.stdout, /DRIFT \[cluster\] Helm release cattle-system\/rancher runs chart 2\.9\.3 \(revision 3\), the stack says 2\.11\.16\n {2}fix: pulumi up --refresh --stack test/);
         } finally {
             await api.stop();
         }

@@ -30,7 +30,7 @@ describe("scripts/ops/remoteScripts: day-2 scripts over real SSH (rke and docker
     let host: SshHost;
     let work: string;
     const args = (over: Partial<OpsWorkDirArgs> = {}): OpsWorkDirArgs => ({
-        workDir: "~/rancher-ha", rkePath: "rke", rkeVersion: "v1.6.3", hostLabel: "opsuser@127.0.0.1:22", stack: "prod",
+        workDir: "~/rancher-ha", rkePath: "rke", rkeVersion: "v1.8.14", hostLabel: "opsuser@127.0.0.1:22", stack: "prod",
         sshToAdmin: "ssh -p 22 opsuser@127.0.0.1", ...over,
     });
     const ok = (r: RunResult) => assert.equal(r.code, 0, `exit ${r.code}\n${r.stderr}`);
@@ -54,7 +54,7 @@ describe("scripts/ops/remoteScripts: day-2 scripts over real SSH (rke and docker
         const s = settingsFrom(minimalRaw());
         const a = rkeYamlArgs(s, "192.0.2.10");
         const stdin = rkeConfigBundle(rkeClusterYaml(a), rkeUpPlan(a), [{ keyId: keyId(CLUSTER_KEY), privateKey: CLUSTER_KEY }]);
-        ok(await host.run(rkeUpScript({ workDir: "~/rancher-ha", rkePath: "rke", rkeVersion: "v1.6.3", hostLabel: "x", stack: "test", retryDelaySeconds: 0 }), stdin));
+        ok(await host.run(rkeUpScript({ workDir: "~/rancher-ha", rkePath: "rke", rkeVersion: "v1.8.14", hostLabel: "x", stack: "test", retryDelaySeconds: 0 }), stdin));
     }
 
     describe("snapshot-save", () => {
@@ -68,7 +68,7 @@ describe("scripts/ops/remoteScripts: day-2 scripts over real SSH (rke and docker
             assert.deepEqual(parseOpsResult(r.stdout), { lines: ["snapshot before-upgrade"] });
             assert.match(r.stderr, /Finished saving\/uploading snapshot \[before-upgrade\] on all etcd hosts \(rke-test-double\)/);
             const log = fs.readFileSync(path.join(work, "snapshots.log"), "utf8");
-            assert.match(log, /^before-upgrade \d{8}T\d{6}Z kubernetes=v1\.30\.5-rancher1-1 rke=v1\.6\.3\n$/);
+            assert.match(log, /^before-upgrade \d{8}T\d{6}Z kubernetes=v1\.30\.14-rancher1-1 rke=v1\.8\.14\n$/);
             assert.equal(mode(path.join(work, "snapshots.log")), "600");
             assert.equal(fs.readFileSync(path.join(work, ".rancher-ha.lock"), "utf8"), "", "the lock file holds nothing; the lock went with the process");
         });
@@ -111,7 +111,7 @@ describe("scripts/ops/remoteScripts: day-2 scripts over real SSH (rke and docker
             const a = rkeYamlArgs(settingsFrom(minimalRaw()), "192.0.2.10");
             // A changed yml, so rke up really runs (and takes its time).
             const stdin = rkeConfigBundle(`${rkeClusterYaml(a)}# changed\n`, rkeUpPlan(a), [{ keyId: keyId(CLUSTER_KEY), privateKey: CLUSTER_KEY }]);
-            const running = host.run(rkeUpScript({ workDir: "~/rancher-ha", rkePath: "rke", rkeVersion: "v1.6.3", hostLabel: "x", stack: "test", retryDelaySeconds: 0 }), stdin);
+            const running = host.run(rkeUpScript({ workDir: "~/rancher-ha", rkePath: "rke", rkeVersion: "v1.8.14", hostLabel: "x", stack: "test", retryDelaySeconds: 0 }), stdin);
             await new Promise(r => setTimeout(r, 1500));
             const locked = await host.run(snapshotSaveScript({ ...args(), name: "x", lockWaitSeconds: 1 }));
             assert.equal(locked.code, 1);
@@ -132,7 +132,7 @@ describe("scripts/ops/remoteScripts: day-2 scripts over real SSH (rke and docker
                 ["after-rke-up"], "a failed snapshot is not recorded");
             control(host, "rke", "version", "v1.5.10");
             const wrong = await host.run(snapshotSaveScript({ ...args(), name: "x" }));
-            assert.match(wrong.stderr, /rke is rke v1\.5\.10, but versions\.rke is v1\.6\.3/);
+            assert.match(wrong.stderr, /rke is rke v1\.5\.10, but versions\.rke is v1\.8\.14/);
         });
     });
 

@@ -29,7 +29,7 @@ trap 'rm -rf "$IN"' EXIT
 unpack_bundle "$IN"
 [ -s "$IN/rancher-cluster.yml" ] || fail "no rancher-cluster.yml on stdin (rancher-ha internal error)"
 cd "$WORK"
-WANT=v1.6.3
+WANT=v1.8.14
 case $(uname -m) in aarch64|arm64) ARCH=arm64 ;; *) ARCH=amd64 ;; esac
 INSTALL="install rke $WANT: curl -fsSLo /tmp/rke https://github.com/rancher/rke/releases/download/$WANT/rke_linux-$ARCH && sudo install -m 0755 /tmp/rke /usr/local/bin/rke (or point admin.rkePath at it)"
 command -v "$RKE" >/dev/null 2>&1 || fail "rke not found (admin.rkePath: $RKE); $INSTALL"
