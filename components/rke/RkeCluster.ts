@@ -137,6 +137,10 @@ export class RkeCluster extends pulumi.ComponentResource {
         // progress, is logged). The error of a failed run has no stdout block, the script prints it last.
         const upOpts: pulumi.CustomResourceOptions = {
             parent: this,
+            // Before rancher-ha moved rke-up to one local Command, a node as admin host made it a remote Command,
+            // whose stored delete was `rke remove`. The alias makes that resource this one (an update), so upgrading
+            // rancher-ha never runs the old delete.
+            aliases: [{ type: "command:remote:Command" }],
             dependsOn: preflights,
             additionalSecretOutputs: ["stdout", "stdin"],
             customTimeouts: { create: "90m", update: "90m", delete: "30m" },

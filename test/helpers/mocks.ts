@@ -23,6 +23,8 @@ export interface RecordedResource {
     ignoreChanges: string[];
     replaceOnChanges: string[];
     customTimeouts?: { create?: string; update?: string; delete?: string };
+    /** Alias URNs, or the type of an alias spec. */
+    aliases?: string[];
 }
 
 export interface MockOptions {
@@ -84,6 +86,11 @@ export async function recordResources(opts: MockOptions = {}): Promise<RecordedR
             deleteBeforeReplace: req.getDeletebeforereplace(),
             ignoreChanges: req.getIgnorechangesList(),
             replaceOnChanges: req.getReplaceonchangesList(),
+            // Aliases as the SDK sends them: full URNs, or specs (name/type/parent) the engine resolves.
+            aliases: [
+                ...(req.getAliasurnsList?.() ?? []),
+                ...(req.getAliasesList?.() ?? []).map((a: any) => a.getSpec?.()?.getType?.() ?? a.getUrn?.() ?? ""),
+            ],
             customTimeouts: timeouts ? { create: timeouts.getCreate(), update: timeouts.getUpdate(), delete: timeouts.getDelete() } : undefined,
         };
         recorded.push(record);

@@ -182,6 +182,10 @@ describe("RkeCluster (mocks)", function () {
         assert.equal(local.up.type, onNode.up.type);
         assert.equal(local.up.name, onNode.up.name);
         assert.equal(local.up.urn, onNode.up.urn, "same URN: an update of one resource, not a create plus a delete");
+        // Stacks deployed before, with a node as admin host, hold rke-up as a remote Command: the alias makes that one
+        // this one, so its stored delete (rke remove) never runs.
+        assert.ok((onNode.up.aliases ?? []).some(a => a === "command:remote:Command" || a.includes("$command:remote:Command::move-up")),
+            JSON.stringify(onNode.up.aliases));
         assert.match(onNode.up.inputs.create, /if ssh .* rancher@192\.0\.2\.11 "\$REMOTE"/);
         assert.match(local.up.inputs.create, /\/bin\/sh -c "\$REMOTE" < "\$T\/payload"/);
         assert.doesNotMatch(local.up.inputs.create, /\bssh /);
