@@ -40,6 +40,10 @@ const COMMANDS: Record<string, CommandDef> = {
         run: cmd.removeCluster, options: { yes: {} },
         usage: "--yes   WIPE the cluster (rke remove --force) and the files rancher-ha kept; pulumi destroy never does unless admin.removeClusterOnDestroy",
     },
+    "cert-status": {
+        run: cmd.certStatus, options: {},
+        usage: "   expiry of the cluster's certificates from the state file on the admin host (exit 3: one expires within 30 days)",
+    },
     "host-keys": {
         run: cmd.hostKeys, options: {},
         usage: "   scan every host's SSH host key, print fingerprints to check and the pulumi config set lines that pin them (exit 3: a key differs)",

@@ -14,7 +14,7 @@ import * as path from "path";
 import { readStackFile, toolSettings } from "../scripts/stackFile";
 import { reviewArtifacts } from "../scripts/render/reviewArtifacts";
 import {
-    certRotateScript, installRecoveredScript, OpsWorkDirArgs, recoverStateScript, removeClusterScript, snapshotRestoreScript, snapshotSaveScript,
+    certRotateScript, installRecoveredScript, OpsWorkDirArgs, readStateScript, recoverStateScript, removeClusterScript, snapshotRestoreScript, snapshotSaveScript,
 } from "../scripts/ops/remoteScripts";
 import { agentRedeployScript } from "../scripts/ops/agentRedeploy";
 import { driftScript } from "../scripts/ops/driftScripts";
@@ -55,6 +55,7 @@ function renderedScripts(): Record<string, string> {
     out["ops/drift-lb-system.sh"] = driftScript({ hostLabel: "rancher@192.0.2.10:22", lb: { mode: "system" } });
     out["ops/drift-admin-local.sh"] = driftScript({ hostLabel: "local", admin: { workDir: "/srv/rancher ha" } });
     out["ops/remove-cluster.sh"] = removeClusterScript({ ...ops, nodes: ["192.0.2.11", "192.0.2.12"] });
+    out["ops/read-state.sh"] = readStateScript(ops);
     return out;
 }
 

@@ -46,7 +46,7 @@ export interface CertReport {
 }
 
 /** One line per certificate (days left, expiry date) and the warnings, with the fix. */
-export function certStatusReport(certs: CertExpiry[], now: Date, warnDays = CERT_WARN_DAYS): CertReport {
+export function certStatusReport(certs: CertExpiry[], now: Date, warnDays = CERT_WARN_DAYS, stack = "<stack>"): CertReport {
     const dayMs = 24 * 3600 * 1000;
     const lines: string[] = [];
     const warnings: string[] = [];
@@ -57,8 +57,8 @@ export function certStatusReport(certs: CertExpiry[], now: Date, warnDays = CERT
         lines.push(`${c.name.padEnd(width)}  ${c.notAfter.toISOString().slice(0, 10)}  ${String(days).padStart(5)} days  ${state}${c.isCa ? "  (CA)" : ""}`);
         if (days < warnDays) {
             warnings.push(`warning: ${c.name} ${days < 0 ? `expired ${-days} day(s) ago` : `expires in ${days} day(s)`} (${c.notAfter.toISOString()}); ` +
-                (c.isCa ? "rotate the CA: `npm run ops -- cert-rotate --rotate-ca --stack <stack>` (every kubeconfig and agent must then be updated)"
-                    : "rotate: `npm run ops -- cert-rotate --stack <stack>` (rke cert rotate on the admin host), then pulumi up with a new admin.stateSync"));
+                (c.isCa ? `rotate the CA: \`npm run ops -- cert-rotate --rotate-ca --stack ${stack}\` (every kubeconfig and agent must then be updated)`
+                    : `rotate: \`npm run ops -- cert-rotate --stack ${stack}\` (rke cert rotate on the admin host), then pulumi up with a new admin.stateSync`));
         }
     }
     if (certs.length === 0) {

@@ -7,11 +7,12 @@ import * as yaml from "js-yaml";
 import { keyId } from "../../components/config";
 import { hostKeyFingerprint, hostKeyFor, normaliseHostKey, parseKnownHosts } from "../../components/config/hostKeys";
 import { rkeRemoveWarning } from "../../components/rke/scripts";
+import { CERT_WARN_DAYS, certStatusReport, stateCertificates } from "./certStatus";
 import { rkeYamlArgs } from "../../components/rke/clusterYml";
 import { agentCaChecksum, agentRedeployBundle, agentRedeployScript } from "./agentRedeploy";
 import {
     certRotateScript, installRecoveredBundle, installRecoveredScript, OpsWorkDirArgs, parseOpsResult, recoverStateScript,
-    RecoveredFiles, removeClusterScript, ROTATABLE_SERVICES, snapshotNameProblem, snapshotRestoreScript, snapshotSaveScript,
+    readStateScript, RecoveredFiles, removeClusterScript, ROTATABLE_SERVICES, snapshotNameProblem, snapshotRestoreScript, snapshotSaveScript,
 } from "./remoteScripts";
 import { rkeClusterYaml, rkeKeyPath } from "../../components/rke/clusterYml";
 import {
@@ -626,4 +627,26 @@ function toolPins(file: { raw: Record<string, unknown> }): Record<string, string
     out.bastion = pin(file.raw.bastion);
     (Array.isArray(file.raw.nodes) ? file.raw.nodes : []).forEach((n, i) => { out[`nodes[${i}]`] = pin(n); });
     return out;
+}
+
+// ---- cert-status ----
+
+/**
+ * `npm run ops -- cert-status`: the expiry of the cluster's certificates (CA first), read from the state file on the
+ * admin host; exit 3 when one has expired or expires within 30 days (RKE1's expire after a year).
+ */
+export async function certStatus(o: Opts, io: Io): Promise<number> {
+    const c = workDirContext(o);
+    const r = await runScript(c.target, readStateScript(c.args), "", { sshOptions: c.sshOptions, progress: io.err });
+    if (r.code !== 0) {
+        return 1;
+    }
+    const state = parseOpsResult(r.stdout).rkeState;
+    if (!state) {
+        throw new OpsError("the admin host printed no state file");
+    }
+    const report = certStatusReport(stateCertificates(state), new Date(), CERT_WARN_DAYS, c.name);
+    io.out(`Certificates of stack ${c.name} (from ${c.args.workDir}/rancher-cluster.rkestate on ${c.args.hostLabel}):\n` +
+        report.lines.map(l => `  ${l}\n`).join(""));
+    return report.exitCode;
 }

@@ -190,6 +190,22 @@ echo "restored $NAME" >> "$TMP/result"`,
     );
 }
 
+/**
+ * The admin host's state file, read only (no lock, nothing written): for `npm run ops -- cert-status`, which reads
+ * the certificates' expiry out of it.
+ */
+export function readStateScript(a: Pick<OpsWorkDirArgs, "workDir" | "hostLabel" | "stack" | "sshToAdmin">): string {
+    return script(
+        `WORK=${shellPath(a.workDir)}
+HOST=${shellQuote(a.hostLabel)}
+fail() { echo "rancher-ha ops: $HOST: $*" >&2; exit 1; }
+[ -s "$WORK/${RKE_FILES.state}" ] || fail "no $WORK/${RKE_FILES.state}; ${restoreHint(a)}"
+echo ${shellQuote(FRAME_BEGIN)}
+printf 'rkestate '; base64 < "$WORK/${RKE_FILES.state}" | tr -d '\n'; echo
+echo ${shellQuote(FRAME_END)}`,
+    );
+}
+
 export interface RemoveClusterArgs extends OpsWorkDirArgs {
     /** Node addresses, for the message saying what is wiped. */
     nodes: string[];

@@ -2,6 +2,7 @@
 // host with the system ssh client (rke and docker are the test doubles of test/fixtures/rke/opsDoubles.ts), and the
 // real kubectl against a fake Kubernetes/Rancher API on 127.0.0.1.
 import { strict as assert } from "assert";
+import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -202,6 +203,36 @@ describe("scripts/ops (npm run ops) end to end", function () {
             assert.notEqual(r.code, 0);
             assert.match(r.stderr, /REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
             assert.equal(rkeCalls(host).length, before, `rke never ran: ${JSON.stringify(rkeCalls(host))} ${r.stderr}`);
+        });
+
+        it("cert-status reads the certificates' expiry from the admin host's state: CA first, exit 3 when one is due", async function () {
+            requireTool(this, toolMissing("openssl", ["version"]));
+            const pem = (cn: string, days: number, ca: boolean) => {
+                const d = fs.mkdtempSync(path.join(os.tmpdir(), "rancher-ha-cert-"));
+                try {
+                    execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", path.join(d, "k"), "-out", path.join(d, "c"), "-days", String(days), "-subj", `/CN=${cn}`,
+                        "-addext", `basicConstraints=critical,CA:${ca ? "TRUE" : "FALSE"}`], { stdio: "ignore" });
+                    return fs.readFileSync(path.join(d, "c"), "utf8");
+                } finally {
+                    fs.rmSync(d, { recursive: true, force: true });
+                }
+            };
+            const writeState = (apiDays: number) => fs.writeFileSync(path.join(work, "rancher-cluster.rkestate"), JSON.stringify({
+                currentState: { certificatesBundle: {
+                    "kube-apiserver": { certificatePEM: pem("kube-apiserver", apiDays, false) },
+                    "kube-ca": { certificatePEM: pem("kube-ca", 3650, true) },
+                } },
+            }));
+            writeState(365);
+            const fine = await ops(["cert-status", ...common()]);
+            assert.equal(fine.code, 0, fine.stderr);
+            assert.match(fine.stdout, /^ {2}kube-ca +\d{4}-\d{2}-\d{2} +36\d\d days {2}ok {2}\(CA\)\n {2}kube-apiserver +\d{4}-\d{2}-\d{2} +36[45] days {2}ok$/m);
+            writeState(10);
+            const due = await ops(["cert-status", ...common()]);
+            assert.equal(due.code, 3);
+            assert.match(due.stdout, /kube-apiserver .* EXPIRES SOON/);
+            assert.match(due.stdout, /warning: kube-apiserver expires in \d+ day\(s\).*npm run ops -- cert-rotate --stack test/);
         });
 
         it("remove-cluster asks for --yes, then runs rke remove with the work dir's files and leaves no secret", async () => {
