@@ -24,6 +24,7 @@ import {
 } from "./scripts";
 import { runOnHostStdin } from "../shared/sshCommand";
 import { clusterIdentifier } from "../shared/kubeconfig";
+import { certificateExpiryWarnings } from "./certificates";
 import { sha256 } from "../shared/shell";
 
 /** Stack output names index.ts must export (the next deployment reads them back). */
@@ -111,6 +112,12 @@ export class RkeCluster extends pulumi.ComponentResource {
             sha256(JSON.stringify({ where, create: upScript, delete: removeScript, bundle }))));
 
         const previous = args.previous ?? this.previousFromStack(name);
+        // RKE1's certificates expire after a year and a missed rotation stops the cluster: say so in every preview.
+        pulumi.output(previous.rkeState).apply(state => {
+            for (const w of typeof state === "string" ? certificateExpiryWarnings(state, new Date(), pulumi.getStack()) : []) {
+                pulumi.log.warn(w, this);
+            }
+        });
         const restorePayload = pulumi.secret(pulumi.all([
             configHash, previous.rkeConfigHash, previous.rkeState, previous.rkeRestorePayload,
         ]).apply(([hash, prevHash, prevState, prevPayload]) => rkeRestorePayload(hash, {

@@ -3,6 +3,11 @@
 import { strict as assert } from "assert";
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { requireTool, toolMissing } from "../../helpers/tools";
 import { allRegistered, byType, dependsOn, recordResources, RecordedResource, settle } from "../../helpers/mocks";
 import { PreviousRkeRun, RkeCluster, RKE_STACK_OUTPUTS } from "../../../components/rke/RkeCluster";
 import { kubeconfigServer } from "../../../components/shared/kubeconfig";
@@ -201,6 +206,32 @@ describe("RkeCluster (mocks)", function () {
         assert.match(optIn.up.inputs.delete, /"\$RKE" remove --force --config rancher-cluster\.yml/);
         assert.match(optIn.up.inputs.delete, /if ssh .* rancher@192\.0\.2\.11 "\$REMOTE"/, "it runs on the admin host like rke up");
         assert.equal(optIn.up.inputs.create, kept.up.inputs.create, "the setting changes only the delete");
+    });
+
+    it("warns in every preview when a certificate in the stack's state expires within 30 days", async function () {
+        requireTool(this, toolMissing("openssl", ["version"]));
+        const d = fs.mkdtempSync(path.join(os.tmpdir(), "rancher-ha-cert-"));
+        let pem: string;
+        try {
+            execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                path.join(d, "k"), "-out", path.join(d, "c"), "-days", "5", "-subj", "/CN=kube-apiserver", "-addext", "basicConstraints=critical,CA:FALSE"], { stdio: "ignore" });
+            pem = fs.readFileSync(path.join(d, "c"), "utf8");
+        } finally {
+            fs.rmSync(d, { recursive: true, force: true });
+        }
+        const warned: string[] = [];
+        const warn = pulumi.log.warn;
+        (pulumi.log as any).warn = (msg: string) => { warned.push(msg); return Promise.resolve(); };
+        try {
+            const state = JSON.stringify({ currentState: { certificatesBundle: { "kube-apiserver": { certificatePEM: pem } } } });
+            await deploy("certs", minimalRaw(nodesRaw(3)), { rkeState: state });
+            await deploy("no-certs", minimalRaw(nodesRaw(3)), { rkeState: "not an RKE state" });
+        } finally {
+            (pulumi.log as any).warn = warn;
+        }
+        assert.deepEqual(warned.filter(w => /cluster certificate/.test(w)).length, 1, warned.join("\n"));
+        assert.match(warned.find(w => /cluster certificate/.test(w))!,
+            /^the cluster certificate kube-apiserver expires in [45] day\(s\) \(\d{4}-\d{2}-\d{2}\); a missed rotation stops the cluster: npm run ops -- cert-rotate --stack test, then set a new admin\.stateSync$/);
     });
 
     it("an unchanged config gives byte-identical rke-up inputs across deployments; a change feeds back the latest state", async () => {
