@@ -44,8 +44,20 @@ export interface LoadBalancerSettings extends SshTarget {
     image: string;
     ports: { http: number; https: number; kubeApi: number };
     workerProcesses: number | "auto";
+    /**
+     * Proxied connections the LB must hold at once (loadBalancer.maxConnections). Sizes workerConnections and
+     * workerRlimitNofile when they are not set. parseConfig always sets it; default DEFAULTS.lbMaxConnections.
+     */
+    maxConnections?: number;
+    /** nginx `worker_connections`: loadBalancer.workerConnections, else sized from maxConnections. */
     workerConnections: number;
+    /** nginx `worker_rlimit_nofile`: loadBalancer.workerRlimitNofile, else sized from maxConnections. */
     workerRlimitNofile: number;
+    /**
+     * nginx `proxy_timeout` (idle time before a connection is closed) of the HTTPS and Kubernetes API ports
+     * (loadBalancer.proxyTimeout). parseConfig always sets it; default DEFAULTS.lbProxyTimeout.
+     */
+    proxyTimeout?: string;
 }
 
 export interface AdminSettings {
@@ -179,8 +191,10 @@ export const DEFAULTS = {
     lbImage: "nginx:1.27-alpine",
     lbPorts: { http: 80, https: 443, kubeApi: 6443 },
     workerProcesses: "auto" as const,
-    workerConnections: 8192,
-    workerRlimitNofile: 40000,
+    // Proxied connections the LB holds (workerConnections/workerRlimitNofile are sized from it).
+    lbMaxConnections: 50000,
+    // Long enough for idle watches, `kubectl exec/logs -f` and agent websockets (nginx's own 10m cuts them).
+    lbProxyTimeout: "1h",
     workDir: "~/rancher-ha",
     rkePath: "rke",
     // The last free RKE1 line (RKE1 is end of life; the compatibility check warns on every run): rke v1.8.14 ships

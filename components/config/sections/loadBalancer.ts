@@ -4,6 +4,7 @@ import { DEFAULTS, LoadBalancerSettings, NodeSettings } from "../types";
 import { ConfigReader } from "../reader";
 import { isImageReference, shown } from "../names";
 import { SshDefaults, sshTarget } from "../sshKeys";
+import { MAX_CONNECTIONS_RANGE, proxyTimeoutProblem, workerLimitsFor } from "../../loadBalancer/nginxConf";
 
 const PORT_KEYS = { http: "httpPort", https: "httpsPort", kubeApi: "kubeApiPort" } as const;
 
@@ -74,17 +75,39 @@ export function parseLoadBalancer(r: ConfigReader, raw: Record<string, unknown>,
         r.err("loadBalancer.image", `${shown(image)} is not a Docker image reference; use registry[:port]/path[:tag][@sha256:digest] ` +
             `with a lower-case path, e.g. ${DEFAULTS.lbImage} or registry.example.com:5000/library/nginx:1.27-alpine`);
     }
+    const maxConnections = r.int(o, "maxConnections", "loadBalancer.maxConnections",
+        MAX_CONNECTIONS_RANGE.min, MAX_CONNECTIONS_RANGE.max) ?? DEFAULTS.lbMaxConnections;
+    // What maxConnections needs per worker (nginxConf's workerLimitsFor explains the sizing); explicit
+    // workerConnections/workerRlimitNofile win, with a warning when they are smaller.
+    const needed = workerLimitsFor(maxConnections, workerProcesses);
+    const workerConnections = r.int(o, "workerConnections", "loadBalancer.workerConnections", 16, 1 << 20);
+    const workerRlimitNofile = r.int(o, "workerRlimitNofile", "loadBalancer.workerRlimitNofile", 1024, 1 << 24);
+    let proxyTimeout = r.str(o, "proxyTimeout", { key: "loadBalancer.proxyTimeout" }) ?? DEFAULTS.lbProxyTimeout;
+    const timeoutProblem = proxyTimeoutProblem(proxyTimeout);
+    if (timeoutProblem) {
+        r.err("loadBalancer.proxyTimeout", `${timeoutProblem} (idle time before nginx closes a connection on the ` +
+            `HTTPS and Kubernetes API ports; default ${DEFAULTS.lbProxyTimeout})`);
+        proxyTimeout = DEFAULTS.lbProxyTimeout;
+    }
     const lb = target && {
         ...target,
         mode,
         image,
         ports,
         workerProcesses,
-        workerConnections: r.int(o, "workerConnections", "loadBalancer.workerConnections", 16, 1 << 20) ?? DEFAULTS.workerConnections,
-        workerRlimitNofile: r.int(o, "workerRlimitNofile", "loadBalancer.workerRlimitNofile", 1024, 1 << 24) ?? DEFAULTS.workerRlimitNofile,
+        maxConnections,
+        workerConnections: workerConnections ?? needed.workerConnections,
+        workerRlimitNofile: workerRlimitNofile ?? needed.workerRlimitNofile,
+        proxyTimeout,
     };
+    const perWorker = workerProcesses === "auto" ? "per worker (workerProcesses auto: sized for one CPU)" : `per worker of ${workerProcesses}`;
+    if (lb && workerConnections !== undefined && workerConnections < needed.workerConnections) {
+        r.warn(`loadBalancer.workerConnections (${workerConnections}) is under the ${needed.workerConnections} ` +
+            `${perWorker} that maxConnections (${maxConnections}) needs: each proxied connection uses two ` +
+            "(client + node); nginx refuses connections beyond it. Raise it, or leave it unset to size it from maxConnections");
+    }
     if (lb && lb.workerRlimitNofile < lb.workerConnections * 2) {
-        // A proxied connection holds two descriptors (client + upstream).
+        // One descriptor per connection, with the same again as margin (workerLimitsFor).
         r.warn(`loadBalancer.workerRlimitNofile (${lb.workerRlimitNofile}) is under twice ` +
             `workerConnections (${lb.workerConnections}); nginx may run out of file descriptors`);
     }

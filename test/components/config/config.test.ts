@@ -61,8 +61,11 @@ describe("config", () => {
             assert.equal((s.admin.host as any).address, "192.0.2.11", "rke runs on the first etcd node by default");
             assert.deepEqual(s.versions, DEFAULTS.versions);
             assert.deepEqual(s.loadBalancer.ports, { http: 80, https: 443, kubeApi: 6443 });
-            assert.equal(s.loadBalancer.workerRlimitNofile, 40000);
-            assert.equal(s.loadBalancer.workerConnections, 8192);
+            // Sized for 50000 proxied connections with workerProcesses auto (one worker may hold them all).
+            assert.equal(s.loadBalancer.maxConnections, 50000);
+            assert.equal(s.loadBalancer.workerConnections, 100032);
+            assert.equal(s.loadBalancer.workerRlimitNofile, 200064);
+            assert.equal(s.loadBalancer.proxyTimeout, "1h");
             assert.equal(s.loadBalancer.mode, "docker");
         });
 
@@ -234,7 +237,7 @@ describe("config", () => {
         it("knows every key the section parsers read, and no other (there is no separate schema to keep in step)", () => {
             // The known keys are what the parsers asked for, listed in full.
             oneProblem({ ...base(), loadBalancer: { address: "192.0.2.10", workers: 2 } }, "rancher-ha:loadBalancer.workers",
-                /known keys here: address, user, port, sshKeyPath, hostKey, mode, httpPort, httpsPort, kubeApiPort, workerProcesses, image, workerConnections, workerRlimitNofile$/);
+                /known keys here: address, user, port, sshKeyPath, hostKey, mode, httpPort, httpsPort, kubeApiPort, workerProcesses, image, maxConnections, workerConnections, workerRlimitNofile, proxyTimeout$/);
             // A section given as something else than a map names the keys it takes.
             oneProblem({ ...base(), ssh: "rancher" }, "rancher-ha:ssh", /must be an object with keys user, port, keyPath, knownHostsFile, insecureIgnoreHostKeys$/);
             // Keys read only on some paths are still known on the others: S3 settings without a bucket are reported
@@ -309,6 +312,49 @@ describe("config", () => {
             const ps = problems({ ...base(), bootstrapPassword: "s3cr3t" });
             assert.ok(ps.some(p => p.startsWith("rancher-ha:bootstrapPassword: must be at least 12")));
             assert.ok(ps.every(p => !p.includes("s3cr3t")));
+        });
+    });
+
+    describe("loadBalancer tuning", () => {
+        const lbWith = (extra: Record<string, unknown>) => ({ ...base(), loadBalancer: { address: "192.0.2.10", ...extra } });
+        const lbWarnings = (extra: Record<string, unknown>) =>
+            parseConfig(lbWith(extra), opts).warnings.filter(w => w.startsWith("loadBalancer."));
+
+        it("sizes worker_connections/worker_rlimit_nofile from maxConnections: all of it per worker when auto, a share otherwise", () => {
+            const auto = parseConfig(lbWith({ maxConnections: 20000 }), opts).settings.loadBalancer;
+            assert.deepEqual([auto.maxConnections, auto.workerConnections, auto.workerRlimitNofile], [20000, 40032, 80064]);
+            const four = parseConfig(lbWith({ maxConnections: "20000", workerProcesses: 4 }), opts).settings.loadBalancer;
+            assert.deepEqual([four.workerConnections, four.workerRlimitNofile], [10032, 20064]);
+            assert.deepEqual(lbWarnings({ maxConnections: 20000, workerProcesses: 4 }), []);
+            oneProblem(lbWith({ maxConnections: 10 }), "rancher-ha:loadBalancer.maxConnections", /10 must be a whole number from 16 to 250000/);
+            oneProblem(lbWith({ maxConnections: "lots" }), "rancher-ha:loadBalancer.maxConnections", /must be a whole number/);
+        });
+
+        it("explicit workerConnections/workerRlimitNofile win, with a warning when under what maxConnections needs", () => {
+            const lb = parseConfig(lbWith({ workerConnections: 16384, workerRlimitNofile: 65536 }), opts).settings.loadBalancer;
+            assert.deepEqual([lb.workerConnections, lb.workerRlimitNofile], [16384, 65536]);
+            const warnings = lbWarnings({ workerConnections: 16384, workerRlimitNofile: 65536 });
+            assert.equal(warnings.length, 1, warnings.join("\n"));
+            assert.match(warnings[0], /^loadBalancer\.workerConnections \(16384\) is under the 100032 per worker \(workerProcesses auto: sized for one CPU\) that maxConnections \(50000\) needs: each proxied connection uses two/);
+            // Enough for the configured maxConnections: no warning.
+            assert.deepEqual(lbWarnings({ maxConnections: 8000, workerConnections: 16384, workerRlimitNofile: 65536 }), []);
+            assert.match(lbWarnings({ workerProcesses: 8, workerConnections: 12000, workerRlimitNofile: 24000 })[0],
+                /^loadBalancer\.workerConnections \(12000\) is under the 12532 per worker of 8 that maxConnections \(50000\)/);
+            // Only the limit given is explicit; the other is sized.
+            const onlyConns = parseConfig(lbWith({ workerConnections: 200000 }), opts).settings.loadBalancer;
+            assert.deepEqual([onlyConns.workerConnections, onlyConns.workerRlimitNofile], [200000, 200064]);
+            assert.match(lbWarnings({ workerConnections: 200000 })[0], /workerRlimitNofile \(200064\) is under twice workerConnections \(200000\)/);
+        });
+
+        it("proxyTimeout: an nginx time from 1s to 24h, default 1h", () => {
+            for (const t of ["1h", "90m", "1h30m", "45s", 3600]) {
+                const lb = parseConfig(lbWith({ proxyTimeout: t }), opts).settings.loadBalancer;
+                assert.equal(lb.proxyTimeout, String(t));
+            }
+            oneProblem(lbWith({ proxyTimeout: "1 hour" }), "rancher-ha:loadBalancer.proxyTimeout",
+                /"1 hour" is not an nginx time; use e\.g\. 1h, 30m, 90s or 1h30m \(idle time before nginx closes a connection on the HTTPS and Kubernetes API ports; default 1h\)$/);
+            oneProblem(lbWith({ proxyTimeout: "2d" }), "rancher-ha:loadBalancer.proxyTimeout", /"2d" must be from 1s to 24h/);
+            oneProblem(lbWith({ proxyTimeout: "1h;" }), "rancher-ha:loadBalancer.proxyTimeout", /not an nginx time/);
         });
     });
 

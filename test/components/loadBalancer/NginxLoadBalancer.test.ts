@@ -146,7 +146,7 @@ describe("NginxLoadBalancer (mocks)", () => {
         assert.match(cmd.inputs.create, /--restart=unless-stopped/);
         assert.match(cmd.inputs.delete, /for c in "\$NAME" "\$PREV"; do[\s\S]*\$D rm -f "\$c"/);
         assert.doesNotMatch(out.nginxConf.value, /^include /m);
-        assert.match(out.nginxConf.value, /^\s+listen 16443;$/m);
+        assert.match(out.nginxConf.value, /^\s+listen 16443 backlog=4096 so_keepalive=60s:10s:6;$/m);
         assert.deepEqual(upstream(out.nginxConf.value, UPSTREAMS.kubeApi), ["192.0.2.11:6443", "192.0.2.12:6443", "192.0.2.13:6443"]);
     });
 });

@@ -4,8 +4,10 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import {
-    DISTRO_MODULE_INCLUDES, LbBackend, MANAGED_MARKER, NginxConfOptions, renderNginxConf, UPSTREAMS,
+    DISTRO_MODULE_INCLUDES, LbBackend, lbNginxConf, MANAGED_MARKER, NginxConfOptions, nginxTimeMs, proxyTimeoutProblem,
+    renderNginxConf, UPSTREAMS, workerLimitsFor,
 } from "../../../components/loadBalancer/nginxConf";
+import type { LoadBalancerSettings, NodeSettings } from "../../../components/config/types";
 import { NGINX, nginxUnavailable, requireTool, STREAM_MODULE } from "../../helpers/tools";
 
 
@@ -33,7 +35,7 @@ function parse(conf: string): { upstreams: Record<string, string[]>; servers: Re
             upstreams[current].push(m[1]);
         } else if (l === "}") {
             current = undefined;
-        } else if ((m = /^listen (\S+);$/.exec(l))) {
+        } else if ((m = /^listen (\S+)[ ;]/.exec(l))) {
             listen = m[1];
         } else if ((m = /^proxy_pass (\S+);$/.exec(l)) && listen) {
             servers[listen] = m[1];
@@ -44,18 +46,20 @@ function parse(conf: string): { upstreams: Record<string, string[]>; servers: Re
 }
 
 describe("loadBalancer/nginxConf", () => {
-    it("renders the seed's stream LB: tuning, three least_conn upstreams with max_fails/fail_timeout", () => {
+    it("renders the seed's stream LB: tuning, three round-robin upstreams with max_fails/fail_timeout", () => {
         const conf = renderNginxConf(BASE);
         const { upstreams, servers, lines } = parse(conf);
         assert.ok(conf.startsWith(MANAGED_MARKER));
-        for (const l of ["worker_processes auto;", "worker_rlimit_nofile 40000;", "worker_connections 8192;"]) {
+        // Sized for the default 50000 proxied connections, one worker holding them all (auto: see workerLimitsFor).
+        for (const l of ["worker_processes auto;", "worker_rlimit_nofile 200064;", "worker_connections 100032;"]) {
             assert.ok(lines.includes(l), `missing ${l}`);
         }
         assert.deepEqual(upstreams[UPSTREAMS.http], ["192.0.2.11:80", "192.0.2.12:80", "192.0.2.13:80"]);
         assert.deepEqual(upstreams[UPSTREAMS.https], ["192.0.2.11:443", "192.0.2.12:443", "192.0.2.13:443"]);
         assert.deepEqual(upstreams[UPSTREAMS.kubeApi], ["192.0.2.11:6443", "192.0.2.12:6443", "192.0.2.13:6443"]);
         assert.deepEqual(servers, { "80": UPSTREAMS.http, "443": UPSTREAMS.https, "6443": UPSTREAMS.kubeApi });
-        assert.equal(lines.filter(l => l === "least_conn;").length, 3);
+        // Round robin (no balancing directive) on every port: least_conn feeds a fast-failing node (nginxConf.ts).
+        assert.equal(lines.filter(l => /^(least_conn|hash|random|ip_hash)\b/.test(l)).length, 0, conf);
         // Shared state, so all workers see the same connection counts and failed nodes.
         for (const u of Object.values(UPSTREAMS)) {
             assert.ok(lines.includes(`zone ${u} 64k;`), `upstream ${u} has no shared zone`);
@@ -63,6 +67,101 @@ describe("loadBalancer/nginxConf", () => {
         const serverLines = lines.filter(l => l.startsWith("server 192."));
         assert.equal(serverLines.length, 9);
         assert.ok(serverLines.every(l => / max_fails=3 fail_timeout=5s;$/.test(l)), serverLines.join("\n"));
+    });
+
+    it("fails over fast: 2s connect timeout, next upstream on, at most 3 nodes or 5s per client connection", () => {
+        const { lines } = parse(renderNginxConf(BASE));
+        const stream = lines.slice(lines.indexOf("stream {"));
+        for (const l of ["proxy_connect_timeout 2s;", "proxy_next_upstream on;", "proxy_next_upstream_tries 3;",
+            "proxy_next_upstream_timeout 5s;", "proxy_socket_keepalive on;"]) {
+            assert.ok(stream.includes(l), `missing ${l} in the stream block`);
+        }
+        const tuned = parse(renderNginxConf({ ...BASE, proxyConnectTimeout: "500ms", proxyNextUpstreamTries: 2, proxyNextUpstreamTimeout: "3s" })).lines;
+        for (const l of ["proxy_connect_timeout 500ms;", "proxy_next_upstream_tries 2;", "proxy_next_upstream_timeout 3s;"]) {
+            assert.ok(tuned.includes(l), `missing ${l}`);
+        }
+        assert.throws(() => renderNginxConf({ ...BASE, proxyNextUpstreamTimeout: "5 s" }), /proxyNextUpstreamTimeout .* not an nginx time/);
+    });
+
+    it("keeps idle watches and exec sessions: proxy_timeout 1h on 443 and 6443 (configurable), 1m on 80", () => {
+        const timeouts = (conf: string) => {
+            const out: Record<string, string> = {};
+            let listen = "";
+            for (const l of conf.split("\n").map(x => x.trim())) {
+                const m = /^listen (\S+) /.exec(l) ?? undefined;
+                const t = /^proxy_timeout (\S+);$/.exec(l) ?? undefined;
+                listen = m ? m[1] : listen;
+                if (t) {
+                    out[listen] = t[1];
+                }
+            }
+            return out;
+        };
+        assert.deepEqual(timeouts(renderNginxConf(BASE)), { "80": "1m", "443": "1h", "6443": "1h" });
+        assert.deepEqual(timeouts(renderNginxConf({ ...BASE, proxyTimeout: "1h30m", httpProxyTimeout: "30s" })),
+            { "80": "30s", "443": "1h30m", "6443": "1h30m" });
+        assert.throws(() => renderNginxConf({ ...BASE, proxyTimeout: "1h; x" }), /proxyTimeout "1h; x" is not an nginx time/);
+        assert.throws(() => renderNginxConf({ ...BASE, proxyTimeout: "0s" }), /must be from 1s to 24h/);
+    });
+
+    it("reads nginx times as nginx does (ngx_parse_time: d h m s ms, largest first; a bare number is seconds)", () => {
+        for (const [t, ms] of [["1h", 3600000], ["90s", 90000], ["1h30m", 5400000], ["3600", 3600000], ["1500ms", 1500],
+            ["1d", 86400000], ["2m30s", 150000], ["10m", 600000]] as const) {
+            assert.equal(nginxTimeMs(t), ms, t);
+        }
+        for (const t of ["", "h", "1 h", "1H", "1h 30m", "30m1h", "1.5h", "-1s", "1h;", "1x"]) {
+            assert.equal(nginxTimeMs(t), undefined, t);
+        }
+        assert.equal(proxyTimeoutProblem("1h"), undefined);
+        assert.match(proxyTimeoutProblem("25h")!, /from 1s to 24h/);
+        assert.match(proxyTimeoutProblem("999ms")!, /from 1s to 24h/);
+        assert.match(proxyTimeoutProblem("forever")!, /not an nginx time; use e\.g\. 1h/);
+    });
+
+    it("keeps TCP alive on both sides and queues reconnect storms: so_keepalive and backlog on every listen", () => {
+        const { lines } = parse(renderNginxConf({ ...BASE, listenAddress: "127.0.0.1" }));
+        const listens = lines.filter(l => l.startsWith("listen "));
+        assert.deepEqual(listens, ["127.0.0.1:80", "127.0.0.1:443", "127.0.0.1:6443"]
+            .map(a => `listen ${a} backlog=4096 so_keepalive=60s:10s:6;`));
+        assert.ok(lines.includes("proxy_socket_keepalive on;"));
+        const tuned = parse(renderNginxConf({ ...BASE, listenBacklog: 511, clientKeepalive: "30s::3" })).lines;
+        assert.equal(tuned.filter(l => l.endsWith(" backlog=511 so_keepalive=30s::3;")).length, 3);
+        assert.throws(() => renderNginxConf({ ...BASE, clientKeepalive: "on; x" }), /so_keepalive/);
+        assert.throws(() => renderNginxConf({ ...BASE, clientKeepalive: "::" }), /so_keepalive/, "nginx -t refuses it");
+        assert.throws(() => renderNginxConf({ ...BASE, listenBacklog: 0 }), /listenBacklog/);
+    });
+
+    it("sizes worker_connections and worker_rlimit_nofile from maxConnections (2 per proxied connection)", () => {
+        // auto: the CPU count is unknown until run time, so one worker must be able to hold everything.
+        assert.deepEqual(workerLimitsFor(50000, "auto"), { workerConnections: 100032, workerRlimitNofile: 200064 });
+        // A number: each worker's share of the 2 * maxConnections connections.
+        assert.deepEqual(workerLimitsFor(50000, 4), { workerConnections: 25032, workerRlimitNofile: 50064 });
+        assert.deepEqual(workerLimitsFor(1000, 3), { workerConnections: 699, workerRlimitNofile: 1398 });
+        assert.deepEqual(workerLimitsFor(250000, "auto"), { workerConnections: 500032, workerRlimitNofile: 1000064 });
+        assert.throws(() => workerLimitsFor(250001, "auto"), /maxConnections must be a whole number from 16 to 250000/);
+        const lines = (o: Partial<NginxConfOptions>) => parse(renderNginxConf({ ...BASE, ...o })).lines;
+        const sized = lines({ maxConnections: 10000, workerProcesses: 2 });
+        assert.ok(sized.includes("worker_connections 10032;") && sized.includes("worker_rlimit_nofile 20064;"), sized.join("\n"));
+        // Explicit values win.
+        const fixed = lines({ maxConnections: 10000, workerConnections: 4096, workerRlimitNofile: 9000 });
+        assert.ok(fixed.includes("worker_connections 4096;") && fixed.includes("worker_rlimit_nofile 9000;"), fixed.join("\n"));
+    });
+
+    it("lbNginxConf passes the stack's maxConnections, worker limits and proxyTimeout through", () => {
+        const lb = {
+            address: "192.0.2.10", port: 22, user: "ops", keyId: "k", mode: "docker", image: "nginx:1.27-alpine",
+            ports: { http: 80, https: 443, kubeApi: 6443 }, workerProcesses: 2, maxConnections: 20000,
+            workerConnections: 20032, workerRlimitNofile: 40064, proxyTimeout: "2h",
+        } as unknown as LoadBalancerSettings;
+        const node = { address: "192.0.2.11", roles: ["controlplane", "etcd", "worker"] } as unknown as NodeSettings;
+        const { lines } = parse(lbNginxConf(lb, [node]));
+        for (const l of ["worker_processes 2;", "worker_connections 20032;", "worker_rlimit_nofile 40064;"]) {
+            assert.ok(lines.includes(l), `missing ${l}`);
+        }
+        assert.equal(lines.filter(l => l === "proxy_timeout 2h;").length, 2);
+        // Settings made before maxConnections/proxyTimeout existed render the defaults.
+        const old = parse(lbNginxConf({ ...lb, maxConnections: undefined, proxyTimeout: undefined }, [node])).lines;
+        assert.equal(old.filter(l => l === "proxy_timeout 1h;").length, 2);
     });
 
     it("sends the Kubernetes API only to controlplane nodes", () => {
@@ -172,6 +271,19 @@ describe("loadBalancer/nginxConf", () => {
                 : fs.existsSync("/var/log/nginx") ? undefined : "/var/log/nginx missing: Debian's nginx package creates it");
             const r = nginxT(renderNginxConf({ ...BASE, moduleIncludes: DISTRO_MODULE_INCLUDES }));
             assert.ok(r.ok, r.out);
+        });
+
+        it("passes with every tuning value set (timeouts in nginx's compound form, keepalive, backlog, limits)", () => {
+            for (const o of [
+                { proxyTimeout: "1h30m", httpProxyTimeout: "90s", proxyConnectTimeout: "1500ms", proxyNextUpstreamTimeout: "10s",
+                    proxyNextUpstreamTries: 1, clientKeepalive: "30s::3", listenBacklog: 511, maxConnections: 16, workerProcesses: 3 },
+                { proxyTimeout: "3600", clientKeepalive: ":10s:", maxConnections: 250000 },
+                { proxyTimeout: "1d", workerConnections: 1024, workerRlimitNofile: 2048 },
+            ] as Partial<NginxConfOptions>[]) {
+                const r = nginxT(renderNginxConf({ ...BASE, ...o, pidPath: path.join(dir, "t.pid"), errorLog: path.join(dir, "t.log"),
+                    loadModules: [STREAM_MODULE] }));
+                assert.ok(r.ok, `${JSON.stringify(o)}: ${r.out}`);
+            }
         });
 
         it("passes as docker mode writes it, once the stream module is present (built into the official image)", () => {

@@ -4,9 +4,10 @@ import { strict as assert } from "assert";
 import { ChildProcess, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
+import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { renderNginxConf } from "../../../components/loadBalancer/nginxConf";
+import { NginxConfOptions, renderNginxConf } from "../../../components/loadBalancer/nginxConf";
 import { NGINX, nginxUnavailable, requireTool, STREAM_MODULE } from "../../helpers/tools";
 import { portFreeOn, waitForListen } from "../../helpers/net";
 
@@ -174,5 +175,200 @@ describe("loadBalancer/nginxConf: traffic through real nginx", function () {
             }
         }
         assert.ok(seen > 0, `b3 got no request within 20 s after coming back (${sent} requests sent)`);
+    });
+});
+
+
+/** A TCP server on host:port: `stall` accepts and never answers, `echo` echoes, `close` accepts and closes at once. */
+class TcpBackend {
+    private server?: net.Server;
+    private readonly sockets = new Set<net.Socket>();
+    constructor(readonly host: string, readonly port: number, readonly kind: "stall" | "echo" | "close") {}
+
+    start(): Promise<void> {
+        const server = net.createServer(sock => {
+            this.sockets.add(sock);
+            sock.on("close", () => this.sockets.delete(sock));
+            sock.on("error", () => undefined);
+            if (this.kind === "echo") {
+                sock.pipe(sock);
+            } else if (this.kind === "close") {
+                sock.destroy();
+            }
+        });
+        this.server = server;
+        return new Promise((resolve, reject) => {
+            server.once("error", reject);
+            server.listen(this.port, this.host, () => resolve());
+        });
+    }
+
+    stop(): Promise<void> {
+        const server = this.server;
+        this.server = undefined;
+        this.sockets.forEach(s => s.destroy());
+        return server ? new Promise(resolve => server.close(() => resolve())) : Promise.resolve();
+    }
+}
+
+/** nginx with the rendered config on 127.0.0.1, until stop(). */
+async function startNginx(dir: string, name: string, o: NginxConfOptions): Promise<{ stop: () => Promise<void> }> {
+    const conf = renderNginxConf({ ...o, listenAddress: "127.0.0.1", pidPath: path.join(dir, `${name}.pid`),
+        errorLog: path.join(dir, `${name}.log`), loadModules: [STREAM_MODULE] });
+    const confPath = path.join(dir, `${name}.conf`);
+    fs.writeFileSync(confPath, conf);
+    const proc = spawn(NGINX, ["-c", confPath, "-g", "daemon off;"], { stdio: ["ignore", "ignore", "pipe"] });
+    let log = "";
+    proc.stderr!.on("data", d => { log += d; });
+    await waitForListen(o.listenPorts.http, proc, () => `nginx: ${log}`);
+    return {
+        stop: async () => {
+            if (proc.exitCode === null) {
+                const exited = new Promise(r => proc.once("exit", r));
+                proc.kill("SIGTERM");
+                await Promise.race([exited, new Promise(r => setTimeout(r, 5000))]);
+                if (proc.exitCode === null) {
+                    proc.kill("SIGKILL");
+                }
+            }
+        },
+    };
+}
+
+describe("loadBalancer/nginxConf: traffic through sick nodes (real nginx)", function () {
+    this.timeout(60000);
+    let dir: string;
+    const stops: (() => Promise<void>)[] = [];
+
+    before(function () {
+        requireTool(this, nginxUnavailable());
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "rancher-ha-lb-sick-"));
+    });
+
+    after(async () => {
+        for (const stop of stops.reverse()) {
+            await stop();
+        }
+        if (dir) {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    async function lbPorts() {
+        return { http: await portFreeOn(["127.0.0.1"]), https: await portFreeOn(["127.0.0.1"]), kubeApi: await portFreeOn(["127.0.0.1"]) };
+    }
+
+    describe("a dead node, a stalled node and a short proxyTimeout", () => {
+        // 127.0.0.2 and .3 are controlplane nodes; 127.0.0.5 is a node where nothing listens (connections refused).
+        // HTTP: .2/.3 answer. HTTPS: .2/.3 accept and never answer. Kubernetes API: .2/.3 echo.
+        const listen = { http: 0, https: 0, kubeApi: 0 };
+        before(async () => {
+            const hosts = ["127.0.0.2", "127.0.0.3", "127.0.0.5"];
+            const backendPorts = { http: await portFreeOn(hosts), https: await portFreeOn(hosts), kubeApi: await portFreeOn(hosts) };
+            Object.assign(listen, await lbPorts());
+            const live = hosts.slice(0, 2);
+            const servers = [
+                ...live.map((h, i) => new Backend(h, backendPorts.http, `b${i + 2}`)),
+                ...live.map(h => new TcpBackend(h, backendPorts.https, "stall")),
+                ...live.map(h => new TcpBackend(h, backendPorts.kubeApi, "echo")),
+            ];
+            await Promise.all(servers.map(b => b.start()));
+            stops.push(() => Promise.all(servers.map(b => b.stop())).then(() => undefined));
+            const lb = await startNginx(dir, "sick", {
+                backends: hosts.map((address, i) => ({ address, controlplane: i < 2 })),
+                listenPorts: listen, backendPorts, proxyTimeout: "2s", maxConnections: 1000,
+            });
+            stops.push(lb.stop);
+        });
+
+        it("skips a node that refuses: every request answered, none waits for a connect timeout (2s)", async () => {
+            const counts: Record<string, number> = {};
+            for (let i = 0; i < 30; i++) {
+                const start = Date.now();
+                const id = await get(listen.http);
+                const took = Date.now() - start;
+                assert.ok(took < 2000, `request ${i} took ${took} ms: it waited for a connect timeout`);
+                counts[id] = (counts[id] ?? 0) + 1;
+            }
+            assert.deepEqual(Object.keys(counts).sort(), ["b2", "b3"], JSON.stringify(counts));
+        });
+
+        it("closes a connection to a node that accepts then stalls once it is idle for proxyTimeout (2s), not never", async () => {
+            const sock = net.connect(listen.https, "127.0.0.1");
+            sock.on("error", () => undefined);
+            const start = Date.now();
+            sock.write("GET / HTTP/1.1\r\n\r\n");
+            const closed = await new Promise<boolean>(resolve => {
+                const bound = setTimeout(() => resolve(false), 10000);
+                sock.once("close", () => { clearTimeout(bound); resolve(true); });
+            });
+            const took = Date.now() - start;
+            sock.destroy();
+            assert.ok(closed, "the LB held the stalled connection for 10 s");
+            assert.ok(took >= 1500, `closed after ${took} ms, before the 2s idle timeout`);
+        });
+
+        it("keeps a connection that carries traffic open past proxyTimeout (an idle timeout, not a lifetime)", async () => {
+            const sock = net.connect(listen.kubeApi, "127.0.0.1");
+            let received = "";
+            let closed = false;
+            sock.setEncoding("utf8");
+            sock.on("data", d => { received += d; });
+            sock.on("close", () => { closed = true; });
+            sock.on("error", () => undefined);
+            await new Promise<void>((resolve, reject) => { sock.once("connect", resolve); sock.once("error", reject); });
+            // 8 messages 500 ms apart: 4 s in all, twice the 2s proxy_timeout, never idle for more than 0.5 s.
+            for (let i = 0; i < 8; i++) {
+                sock.write(`ping ${i}\n`);
+                await new Promise(r => setTimeout(r, 500));
+            }
+            const open = !closed;
+            sock.destroy();
+            assert.ok(open, `closed while traffic flowed; echoed: ${JSON.stringify(received)}`);
+            assert.equal(received, Array.from({ length: 8 }, (_, i) => `ping ${i}\n`).join(""));
+        });
+    });
+
+    describe("round robin and a fast-failing node", () => {
+        const listen = { http: 0, https: 0, kubeApi: 0 };
+        before(async () => {
+            const hosts = ["127.0.0.2", "127.0.0.3", "127.0.0.4"];
+            const backendPorts = { http: await portFreeOn(hosts), https: await portFreeOn(hosts), kubeApi: await portFreeOn(hosts) };
+            Object.assign(listen, await lbPorts());
+            // .2 and .3 answer; .4 accepts and closes at once (a node whose ingress is restarting).
+            const servers = [
+                new Backend(hosts[0], backendPorts.http, "b2"), new Backend(hosts[1], backendPorts.http, "b3"),
+                new TcpBackend(hosts[2], backendPorts.http, "close"),
+            ];
+            await Promise.all(servers.map(b => b.start()));
+            stops.push(() => Promise.all(servers.map(b => b.stop())).then(() => undefined));
+            const lb = await startNginx(dir, "fastfail", {
+                backends: hosts.map(address => ({ address, controlplane: true })),
+                listenPorts: listen, backendPorts, maxConnections: 1000,
+            });
+            stops.push(lb.stop);
+        });
+
+        it("sends the fast-failing node only its share of connections (least_conn would send it most)", async () => {
+            let failed = 0;
+            let ok = 0;
+            let next = 0;
+            const worker = async () => {
+                while (next < 90) {
+                    next++;
+                    try {
+                        await get(listen.http);
+                        ok++;
+                    } catch {
+                        failed++;
+                    }
+                }
+            };
+            await Promise.all(Array.from({ length: 6 }, worker));
+            assert.equal(ok + failed, 90);
+            // Its round-robin share is a third (30); least_conn measured 57% in the issue.
+            assert.ok(failed <= 40, `${failed} of 90 requests failed: the fast-failing node got more than its share`);
+            assert.ok(ok >= 50, `${ok} of 90 answered`);
+        });
     });
 });

@@ -107,7 +107,7 @@ describe("scripts/render/reviewArtifacts", () => {
         const files = byPath(reviewArtifacts({ stack: "review", settings: s, encryptedKeys: [] }));
         const conf = files.get("1-load-balancer/nginx.conf")!;
         assert.match(conf, /^include \/etc\/nginx\/modules-enabled\/\*\.conf;$/m, "system mode loads the distro's stream module");
-        assert.match(conf, /listen 8443;\n\s+proxy_pass rancher_servers_https;/);
+        assert.match(conf, /listen 8443 backlog=4096 so_keepalive=60s:10s:6;\n\s+proxy_timeout 1h;\n\s+proxy_pass rancher_servers_https;/);
         assert.match(conf, /server \[fd00::14\]:443 /);
         const kubeApi = conf.slice(conf.indexOf(`upstream ${UPSTREAMS.kubeApi}`));
         assert.doesNotMatch(kubeApi.slice(0, kubeApi.indexOf("}")), /fd00::14/, "a worker-only node gets no API traffic");

@@ -23,7 +23,7 @@ unpack_bundle() {
     mv -f "$1/.$_name.tmp" "$1/$_name"
   done
 }
-WANT=f2b3a2d9844fcee2fdb3ca024506f1ca1aa183a966c365f945221c1eb83333df
+WANT=b9953e24540d4f709ddc30c93321b87244d6a9da33ea25c416faed6c5198b814
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 unpack_bundle "$TMP"

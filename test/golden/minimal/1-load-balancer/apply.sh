@@ -30,7 +30,7 @@ unpack_bundle() {
     mv -f "$1/.$_name.tmp" "$1/$_name"
   done
 }
-WANT=09cf2a0014d278b2e0f4a0f4591a82db0b9f4f8d59d4a63a199aab58744a0f3b
+WANT=ba10ff23d3bbd1568737d0de1191da0b62736881261073e3c33c83892b64e5d4
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 unpack_bundle "$TMP"
