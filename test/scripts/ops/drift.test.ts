@@ -293,12 +293,15 @@ describe("npm run ops -- drift over a real SSH host", function () {
     });
 
     it("a byte of nginx.conf changed: drift with the diff and the command that re-applies it", async () => {
-        fs.writeFileSync(path.join(lbDir, "nginx.conf"), conf.replace("worker_connections 8192", "worker_connections 8193"));
+        const edited = conf.replace(/worker_connections (\d+)/, (_m, n) => `worker_connections ${Number(n) + 1}`);
+        assert.notEqual(edited, conf, "the hand edit changes a byte");
+        fs.writeFileSync(path.join(lbDir, "nginx.conf"), edited);
         const r = await run();
         assert.equal(r.code, 3, r.stdout + r.stderr);
         assert.match(r.stdout, /^DRIFT \[lb \S+\] \S+\/nginx\.conf differs from the nginx\.conf the stack renders/m);
-        assert.match(r.stdout, /^ {4}- +worker_connections 8193;$/m);
-        assert.match(r.stdout, /^ {4}\+ +worker_connections 8192;$/m);
+        const n = Number(/worker_connections (\d+)/.exec(conf)![1]);
+        assert.match(r.stdout, new RegExp(`^ {4}- +worker_connections ${n + 1};$`, "m"));
+        assert.match(r.stdout, new RegExp(`^ {4}\\+ +worker_connections ${n};$`, "m"));
         assert.match(r.stdout, /fix: pulumi up --stack test --replace 'urn:pulumi:test::rancher-ha::rancher-ha:loadBalancer:NginxLoadBalancer\$command:remote:Command::lb-nginx'/);
     });
 
