@@ -2,6 +2,7 @@ import { strict as assert } from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, DEFAULTS, keyId, loadConfig, parseConfig, parseConfigValue, suggest } from "../../../components/config";
 import { settle } from "../../helpers/mocks";
+import { assertProblem, problemsOf } from "./problems";
 import { HOST_KEYS, KNOWN_HOSTS_ANY } from "../../fixtures/hostKeys";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE=\n-----END OPENSSH PRIVATE KEY-----\n";
@@ -25,22 +26,8 @@ function base(): Record<string, any> {
     };
 }
 
-function problems(raw: Record<string, any>): string[] {
-    try {
-        parseConfig(raw, opts);
-    } catch (e) {
-        assert.ok(e instanceof ConfigError, `expected a ConfigError, got ${e}`);
-        return (e as ConfigError).problems;
-    }
-    assert.fail("expected the config to be rejected");
-}
-
-function oneProblem(raw: Record<string, any>, key: string, pattern: RegExp) {
-    const ps = problems(raw);
-    const hit = ps.find(p => p.startsWith(`${key}: `));
-    assert.ok(hit, `no problem for ${key} in:\n${ps.join("\n")}`);
-    assert.match(hit!, pattern);
-}
+const problems = (raw: Record<string, any>) => problemsOf(raw, opts);
+const oneProblem = (raw: Record<string, any>, key: string, pattern: RegExp) => assertProblem(raw, opts, key, pattern);
 
 describe("config", () => {
     describe("a valid stack", () => {

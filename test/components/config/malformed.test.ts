@@ -7,6 +7,7 @@ import { ConfigError, loadConfig, parseConfig } from "../../../components/config
 import { isImageReference, labelKeyProblem, labelValueProblem, shown, suggest } from "../../../components/config/names";
 import { normaliseWorkDir } from "../../../components/config/sections/admin";
 import { KNOWN_HOSTS_ANY } from "../../fixtures/hostKeys";
+import { assertProblem, problemsOf } from "./problems";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE=\n-----END OPENSSH PRIVATE KEY-----\n";
 const readFile = (p: string) => {
@@ -36,23 +37,10 @@ function with_(change: (raw: Record<string, any>) => void): Record<string, any> 
     return raw;
 }
 
-function problems(raw: Record<string, any>): string[] {
-    try {
-        parseConfig(raw, opts);
-    } catch (e) {
-        assert.ok(e instanceof ConfigError, `expected a ConfigError, got ${e}`);
-        return (e as ConfigError).problems;
-    }
-    assert.fail("expected the config to be rejected");
-}
+const problems = (raw: Record<string, any>) => problemsOf(raw, opts);
 
 /** The config is refused with a problem for `key` (without the project prefix) matching `pattern`. */
-function refused(raw: Record<string, any>, key: string, pattern: RegExp) {
-    const ps = problems(raw);
-    const hit = ps.find(p => p.startsWith(`rancher-ha:${key}: `));
-    assert.ok(hit, `no problem for ${key} in:\n${ps.join("\n")}`);
-    assert.match(hit!, pattern);
-}
+const refused = (raw: Record<string, any>, key: string, pattern: RegExp) => assertProblem(raw, opts, `rancher-ha:${key}`, pattern);
 
 function accepted(raw: Record<string, any>) {
     assert.doesNotThrow(() => parseConfig(raw, opts));

@@ -1,0 +1,22 @@
+// The problems a stack config is refused with, for the config tests (each file passes its own ParseOptions).
+import { strict as assert } from "assert";
+import { ConfigError, parseConfig, ParseOptions } from "../../../components/config";
+
+/** Every problem of a config that must be refused (fails the test when it is accepted or fails otherwise). */
+export function problemsOf(raw: Record<string, any>, opts: ParseOptions): string[] {
+    try {
+        parseConfig(raw, opts);
+    } catch (e) {
+        assert.ok(e instanceof ConfigError, `expected a ConfigError, got ${e}`);
+        return (e as ConfigError).problems;
+    }
+    assert.fail("expected the config to be rejected");
+}
+
+/** The config is refused with a problem for the full key (`rancher-ha:...`) matching `pattern`. */
+export function assertProblem(raw: Record<string, any>, opts: ParseOptions, key: string, pattern: RegExp): void {
+    const ps = problemsOf(raw, opts);
+    const hit = ps.find(p => p.startsWith(`${key}: `));
+    assert.ok(hit, `no problem for ${key} in:\n${ps.join("\n")}`);
+    assert.match(hit!, pattern);
+}
