@@ -4,7 +4,9 @@
 //
 // Only bounds read in a source are here: a Rancher line without a verified row is not checked (and says so).
 
-export type Distribution = "rke" | "rke2";
+import type { Distribution } from "./types";
+
+export type { Distribution };
 
 /** [major, minor, patch] of `v1.30.14-rancher1-1`, `v1.35.3+rke2r1`, `2.11.16`, `v1.15.3`. */
 export function versionParts(v: string): [number, number, number] | undefined {

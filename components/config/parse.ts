@@ -4,7 +4,7 @@ import { rkeConfigProblems } from "../rke/clusterYml";
 import { compatibilityProblems } from "./compatibility";
 import { ConfigError, ConfigReader, ReaderOptions } from "./reader";
 import { hasUpperCase, isHostname, isIp, shown } from "./names";
-import { DEFAULTS, HostAliasesSettings, SIZING, StackSettings } from "./types";
+import { DEFAULTS, DISTRIBUTIONS, HostAliasesSettings, Rke2Settings, SIZING, StackSettings } from "./types";
 import { hostKeyDefaults, sshTarget } from "./sshKeys";
 import { parseAdmin } from "./sections/admin";
 import { parseCluster } from "./sections/cluster";
@@ -16,6 +16,7 @@ import { parseRegistry } from "./sections/registry";
 import { parseRkeOverrides } from "./sections/rkeOverrides";
 import { parseTls } from "./sections/tls";
 import { parseVersions } from "./sections/versions";
+import { checkRke2Nodes, parseRke2, rkeOnlyKeys } from "./sections/rke2";
 
 export type ParseOptions = ReaderOptions;
 
@@ -40,6 +41,8 @@ export function parseConfig(raw: Record<string, unknown>, opts: ParseOptions = {
 }
 
 function parseStack(r: ConfigReader, raw: Record<string, unknown>): StackSettings | undefined {
+    const distribution = r.enumOf(raw, "distribution", DISTRIBUTIONS) ?? "rke";
+    const rke2 = distribution === "rke2";
     const hostname = r.str(raw, "hostname", { required: true });
     if (hostname !== undefined) {
         if (isIp(hostname)) {
@@ -64,16 +67,31 @@ function parseStack(r: ConfigReader, raw: Record<string, unknown>): StackSetting
     };
 
     const nodes = parseNodes(r, raw, sshDefaults);
+    if (rke2) {
+        checkRke2Nodes(r, nodes);
+        for (const { key, fix } of rkeOnlyKeys(raw)) {
+            r.err(key, `only used with distribution rke: ${fix}`);
+        }
+    } else if (raw.rke2 !== undefined || raw.rke2Token !== undefined) {
+        r.err(raw.rke2 !== undefined ? "rke2" : "rke2Token", "only used with distribution rke2; set distribution: rke2, or remove it");
+    }
     const lb = parseLoadBalancer(r, raw, sshDefaults, nodes);
+    if (lb && rke2) {
+        // Nodes join through the LB on RKE2's supervisor port (servers only behind it).
+        lb.ports.supervisor = DEFAULTS.rke2.supervisorPort;
+    }
     const bastion = raw.bastion === undefined ? undefined : sshTarget(r, r.obj(raw, "bastion"), "bastion", sshDefaults);
     const admin = parseAdmin(r, raw, nodes);
-    const versions = parseVersions(r, raw);
+    const versions = parseVersions(r, raw, distribution);
     const tls = parseTls(r, raw);
-    const rancher = parseRancher(r, raw, nodes);
+    const cluster = parseCluster(r, raw, distribution, versions.kubernetes);
+    const ingressClass = cluster.ingressProvider === "traefik" ? DEFAULTS.rancher.traefikIngressClass : DEFAULTS.rancher.nginxIngressClass;
+    const rancher = parseRancher(r, raw, nodes, ingressClass);
     const privateRegistry = parseRegistry(r, raw);
     const etcdSnapshots = parseSnapshots(r, raw);
-    const cluster = parseCluster(r, raw);
-    const rkeOverrides = parseRkeOverrides(r, raw);
+    const rkeOverrides = rke2 ? undefined : parseRkeOverrides(r, raw);
+    const rke2Settings: Rke2Settings | undefined = rke2
+        ? parseRke2(r, raw, versions.kubernetes, privateRegistry?.isDefault ?? false) : undefined;
 
     const ha = r.obj(raw, "hostAliases");
     const haIp = r.str(ha, "ip", { key: "hostAliases.ip" });
@@ -101,12 +119,14 @@ function parseStack(r: ConfigReader, raw: Record<string, unknown>): StackSetting
     }
 
     // What RKE would only report half-way through `rke up` (rke/clusterYml owns the rules).
-    for (const problem of rkeConfigProblems({ kubernetesVersion: versions.kubernetes, networkPlugin: cluster.networkPlugin, etcdSnapshots })) {
-        r.problem(problem);
+    if (!rke2) {
+        for (const problem of rkeConfigProblems({ kubernetesVersion: versions.kubernetes, networkPlugin: cluster.networkPlugin, etcdSnapshots })) {
+            r.problem(problem);
+        }
     }
     // Which versions work together (components/config/compatibility.ts): refused before Helm or rke would.
     const compat = compatibilityProblems({
-        distribution: "rke", kubernetes: versions.kubernetes, rancher: versions.rancher, certManager: versions.certManager, today: r.today,
+        distribution, kubernetes: versions.kubernetes, rancher: versions.rancher, certManager: versions.certManager, today: r.today,
     });
     compat.errors.forEach(e => r.problem(e));
     compat.warnings.forEach(w => r.warn(w));
@@ -115,7 +135,7 @@ function parseStack(r: ConfigReader, raw: Record<string, unknown>): StackSetting
         return undefined;
     }
     return {
-        hostname, nodes, loadBalancer: lb, admin, versions, tls, rancher, privateRegistry, bastion,
-        etcdSnapshots, cluster, hostAliases, nodeSize, rkeOverrides,
+        distribution, hostname, nodes, loadBalancer: lb, admin, versions, tls, rancher, privateRegistry, bastion,
+        etcdSnapshots, cluster, hostAliases, nodeSize, rkeOverrides, rke2: rke2Settings,
     };
 }

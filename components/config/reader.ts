@@ -25,6 +25,8 @@ export class ConfigError extends Error {
 export interface ReaderOptions {
     /** Reads an SSH key file; injectable for tests. */
     readFile?: (p: string) => string;
+    /** Lists a directory (rke2.artifactsDir); injectable for tests. */
+    listDir?: (p: string) => string[];
     /** Home directory used to expand `~`. */
     homeDir?: string;
     /** The stack's name, for the commands messages suggest. Default `<stack>`. */
@@ -48,6 +50,7 @@ export class ConfigReader {
     readonly errors: string[] = [];
     readonly warnings: string[] = [];
     readonly readFile: (p: string) => string;
+    readonly listDir: (p: string) => string[];
     readonly home: string;
     readonly today: string;
     readonly stack: string;
@@ -55,6 +58,7 @@ export class ConfigReader {
 
     constructor(opts: ReaderOptions = {}) {
         this.readFile = opts.readFile ?? (p => fs.readFileSync(p, "utf8"));
+        this.listDir = opts.listDir ?? (p => fs.readdirSync(p));
         this.home = opts.homeDir ?? os.homedir();
         this.today = opts.today ?? new Date().toISOString().slice(0, 10);
         this.stack = opts.stack ?? "<stack>";

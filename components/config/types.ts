@@ -6,6 +6,9 @@ export const ROLES: readonly Role[] = ["controlplane", "etcd", "worker"];
 export type TlsSource = "rancher" | "letsEncrypt" | "secret";
 export type LbMode = "docker" | "system";
 export type NodeSize = "S" | "M" | "L" | "XL";
+/** Which Kubernetes distribution runs Rancher's cluster: RKE1 (`rke up`, end of life) or RKE2 (server by server). */
+export type Distribution = "rke" | "rke2";
+export const DISTRIBUTIONS: readonly Distribution[] = ["rke", "rke2"];
 
 /** How to reach a host over SSH. The key is always a secret Output. */
 export interface SshTarget {
@@ -42,7 +45,8 @@ export interface LoadBalancerSettings extends SshTarget {
     mode: LbMode;
     /** Container image in docker mode. */
     image: string;
-    ports: { http: number; https: number; kubeApi: number };
+    /** `supervisor` (RKE2's 9345, servers only) is set only with distribution rke2. */
+    ports: { http: number; https: number; kubeApi: number; supervisor?: number };
     workerProcesses: number | "auto";
     /**
      * Proxied connections the LB must hold at once (loadBalancer.maxConnections). Sizes workerConnections and
@@ -152,9 +156,11 @@ export interface EtcdSnapshotSettings<Secret = pulumi.Output<string>> {
 
 export interface ClusterSettings {
     name: string;
-    networkPlugin: "canal" | "calico" | "flannel" | "weave" | "none";
+    /** RKE: canal, calico, flannel, weave, none. RKE2 (its `cni`): canal, calico, cilium, flannel, none. */
+    networkPlugin: "canal" | "calico" | "cilium" | "flannel" | "weave" | "none";
     ignoreDockerVersion: boolean;
-    ingressProvider: "nginx" | "none";
+    /** The cluster's own ingress controller. `traefik` only on RKE2 (its default from v1.36); `nginx` is ingress-nginx. */
+    ingressProvider: "nginx" | "traefik" | "none";
     upgradeStrategy: { maxUnavailableWorker: string; maxUnavailableControlplane: string; drain: boolean };
 }
 
@@ -164,8 +170,37 @@ export interface HostAliasesSettings {
     ip: string;
 }
 
+/** A node's part in an RKE2 cluster: servers run etcd and the control plane, agents only workloads. */
+export type Rke2NodeKind = "server" | "agent";
+
+/** How the RKE2 release reaches the nodes. */
+export type Rke2Install =
+    /** Air-gapped: the release files from a directory on the machine running Pulumi, copied over SSH. */
+    | { method: "artifacts"; artifactsDir: string }
+    /** The install script fetched by the node (it reaches the internet or a mirror of get.rke2.io). */
+    | { method: "script"; scriptUrl: string };
+
+/** distribution: rke2 (the `rke2` section, the secret `rke2Token`). */
+export interface Rke2Settings {
+    /** The RKE2 release, `v1.36.3+rke2r1` (versions.kubernetes: RKE2 versions are Kubernetes versions). */
+    version: string;
+    install: Rke2Install;
+    /** The cluster's join token: the secret rke2Token when given (adopting a cluster), else generated once. */
+    token?: pulumi.Output<string>;
+    /** Agents installed at once (rke2.agentConcurrency). Default 3. */
+    agentConcurrency: number;
+    /** Seconds a node may take to become Ready after rke2 starts (rke2.nodeReadyTimeout). Default 900. */
+    nodeReadyTimeoutSeconds: number;
+    /** config.yaml keys for every server the stack has no setting for (rke2.serverConfig), plain, no secrets. */
+    serverConfig: Record<string, unknown>;
+    /** config.yaml keys for every agent (rke2.agentConfig), plain, no secrets. */
+    agentConfig: Record<string, unknown>;
+}
+
 /** The whole stack, typed. Secrets are pulumi secrets; everything else is plain data. */
 export interface StackSettings {
+    /** Default rke. */
+    distribution: Distribution;
     hostname: string;
     nodes: NodeSettings[];
     loadBalancer: LoadBalancerSettings;
@@ -181,6 +216,8 @@ export interface StackSettings {
     nodeSize?: NodeSize;
     /** cluster.yml keys the stack has no setting for, deep-merged over the rendered rancher-cluster.yml (plain, no secrets). */
     rkeOverrides?: Record<string, unknown>;
+    /** Set exactly when distribution is rke2. */
+    rke2?: Rke2Settings;
 }
 
 /** Defaults a user would expect; documented in the README config table. */
@@ -205,6 +242,23 @@ export const DEFAULTS = {
         certManager: "v1.18.6",
         rancher: "2.11.16",
     } as Versions,
+    /**
+     * distribution rke2: current releases (RKE2 v1.36 with Traefik as its ingress, Rancher 2.15, cert-manager 1.21,
+     * which supports Kubernetes 1.33-1.36). See components/config/compatibility.ts for the sources.
+     */
+    rke2Versions: {
+        kubernetes: "v1.36.3+rke2r1",
+        rke: "",
+        certManager: "v1.21.1",
+        rancher: "2.15.0",
+    } as Versions,
+    rke2: {
+        scriptUrl: "https://get.rke2.io",
+        agentConcurrency: 3,
+        nodeReadyTimeoutSeconds: 900,
+        /** RKE2's supervisor port: servers and agents join through the LB on it. */
+        supervisorPort: 9345,
+    },
     etcdSnapshots: { enabled: true, creation: "6h", retention: "24h" },
     clusterName: "rancher",
     networkPlugin: "canal" as const,
@@ -213,6 +267,8 @@ export const DEFAULTS = {
         antiAffinity: "preferred" as const,
         /** The IngressClass RKE's ingress-nginx registers (cluster.ingressProvider nginx). */
         nginxIngressClass: "nginx",
+        /** The IngressClass RKE2's rke2-traefik registers (rke2 tests/docker/ing_migration). */
+        traefikIngressClass: "traefik",
         includeDefaultExtraAnnotations: true,
         systemRegistryInheritsPullSecrets: true,
         postDeleteIgnoreTimeoutError: true,
@@ -234,6 +290,6 @@ export const SIZING: Record<NodeSize, { clusters: number; nodes: number; vcpu: n
 /** Config keys that hold secrets: always read as pulumi secrets, never logged. */
 export const SECRET_KEYS = [
     "sshPrivateKey", "tlsCert", "tlsKey", "tlsCaCert", "bootstrapPassword", "privateRegistryPassword", "etcdS3SecretKey",
-    "additionalTrustedCas",
+    "additionalTrustedCas", "rke2Token",
 ];
 

@@ -12,11 +12,13 @@ export interface LbBackend {
     controlplane: boolean;
 }
 
-/** One port triple: HTTP (ingress), HTTPS (ingress) and the Kubernetes API. */
+/** HTTP (ingress), HTTPS (ingress), the Kubernetes API and, with RKE2, its supervisor (servers only). */
 export interface LbPorts {
     http: number;
     https: number;
     kubeApi: number;
+    /** RKE2's supervisor (9345): nodes join and agents keep their tunnel through it. Absent: no such block. */
+    supervisor?: number;
 }
 
 export interface NginxConfOptions {
@@ -75,7 +77,7 @@ export interface NginxConfOptions {
 }
 
 export const NGINX_DEFAULTS = {
-    backendPorts: { http: 80, https: 443, kubeApi: 6443 } as LbPorts,
+    backendPorts: { http: 80, https: 443, kubeApi: 6443, supervisor: 9345 } as LbPorts,
     workerProcesses: "auto" as const,
     maxConnections: 50000,
     maxFails: 3,
@@ -101,7 +103,9 @@ export const DISTRO_MODULE_INCLUDES = ["/etc/nginx/modules-enabled/*.conf", "/us
 export const MANAGED_MARKER = "# Managed by rancher-ha (Pulumi)";
 
 /** Upstream names, stable so logs and dashboards keep their labels across changes. */
-export const UPSTREAMS = { http: "rancher_servers_http", https: "rancher_servers_https", kubeApi: "kube_apiserver" };
+export const UPSTREAMS = {
+    http: "rancher_servers_http", https: "rancher_servers_https", kubeApi: "kube_apiserver", supervisor: "rke2_supervisor",
+};
 
 /** Bounds of maxConnections (the stack setting and the renderer): at most 2 * max + spare connections per worker. */
 export const MAX_CONNECTIONS_RANGE = { min: 16, max: 250000 };
@@ -160,8 +164,12 @@ export function renderNginxConf(o: NginxConfOptions): string {
 
     checkPorts(o.listenPorts, "listen");
     checkPorts(backendPorts, "backend");
-    if (new Set([o.listenPorts.http, o.listenPorts.https, o.listenPorts.kubeApi]).size !== 3) {
-        throw new Error("nginx: the http, https and kubeApi listen ports must differ");
+    const listen = [o.listenPorts.http, o.listenPorts.https, o.listenPorts.kubeApi, ...(o.listenPorts.supervisor === undefined ? [] : [o.listenPorts.supervisor])];
+    if (new Set(listen).size !== listen.length) {
+        throw new Error("nginx: the http, https, kubeApi (and supervisor) listen ports must differ");
+    }
+    if (o.listenPorts.supervisor !== undefined && backendPorts.supervisor === undefined) {
+        throw new Error("nginx: a supervisor listen port needs a supervisor backend port");
     }
     checkInt(workerConnections, "workerConnections", 1, 1 << 20);
     checkInt(workerRlimitNofile, "workerRlimitNofile", 1, 1 << 24);
@@ -256,6 +264,9 @@ export function renderNginxConf(o: NginxConfOptions): string {
         ...block(UPSTREAMS.https, o.listenPorts.https, backendPorts.https, backends, proxyTimeout),
         "",
         ...block(UPSTREAMS.kubeApi, o.listenPorts.kubeApi, backendPorts.kubeApi, controlplanes, proxyTimeout),
+        // RKE2: joining nodes fetch their certificates here and agents keep a websocket tunnel to it (servers only).
+        ...(o.listenPorts.supervisor === undefined ? []
+            : ["", ...block(UPSTREAMS.supervisor, o.listenPorts.supervisor, backendPorts.supervisor!, controlplanes, proxyTimeout)]),
         "}",
         "",
     ].join("\n");
@@ -305,6 +316,9 @@ function checkPath(p: string, what: string) {
 function checkPorts(p: LbPorts, what: string) {
     for (const k of ["http", "https", "kubeApi"] as const) {
         checkInt(p[k], `${what} port ${k}`, 1, 65535);
+    }
+    if (p.supervisor !== undefined) {
+        checkInt(p.supervisor, `${what} port supervisor`, 1, 65535);
     }
 }
 

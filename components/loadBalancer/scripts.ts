@@ -523,6 +523,6 @@ export function lbScriptOptions(lb: LoadBalancerSettings, configHash: string): L
         configHash,
         hostLabel: describeTarget(lb),
         image: lb.image,
-        publishPorts: [lb.ports.http, lb.ports.https, lb.ports.kubeApi],
+        publishPorts: [lb.ports.http, lb.ports.https, lb.ports.kubeApi, ...(lb.ports.supervisor === undefined ? [] : [lb.ports.supervisor])],
     };
 }

@@ -6,7 +6,8 @@ import { ConfigReader } from "../reader";
 import { shown } from "../names";
 import { versionAtLeast } from "../../shared/helm";
 
-export function parseRancher(r: ConfigReader, raw: Record<string, unknown>, nodes: NodeSettings[]): RancherSettings {
+export function parseRancher(r: ConfigReader, raw: Record<string, unknown>, nodes: NodeSettings[],
+    defaultIngressClass: string = DEFAULTS.rancher.nginxIngressClass): RancherSettings {
     const o = r.obj(raw, "rancher");
     const workers = nodes.filter(n => n.roles.includes("worker")).length;
     const replicas = r.int(o, "replicas", "rancher.replicas", 1, 50)
@@ -62,7 +63,7 @@ export function parseRancher(r: ConfigReader, raw: Record<string, unknown>, node
         chartRepo: r.enumOf(o, "chartRepo", ["stable", "latest", "alpha"] as const, "rancher.chartRepo") ?? "stable",
         bootstrapPassword: password === undefined ? undefined : pulumi.secret(password),
         antiAffinity,
-        ingressClassName: givenClass ?? DEFAULTS.rancher.nginxIngressClass,
+        ingressClassName: givenClass ?? defaultIngressClass,
         includeDefaultExtraAnnotations: r.bool(o, "includeDefaultExtraAnnotations", "rancher.includeDefaultExtraAnnotations")
             ?? DEFAULTS.rancher.includeDefaultExtraAnnotations,
         systemRegistryInheritsPullSecrets: r.bool(o, "systemRegistryInheritsPullSecrets", "rancher.systemRegistryInheritsPullSecrets")

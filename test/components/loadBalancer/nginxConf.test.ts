@@ -61,12 +61,27 @@ describe("loadBalancer/nginxConf", () => {
         // Round robin (no balancing directive) on every port: least_conn feeds a fast-failing node (nginxConf.ts).
         assert.equal(lines.filter(l => /^(least_conn|hash|random|ip_hash)\b/.test(l)).length, 0, conf);
         // Shared state, so all workers see the same connection counts and failed nodes.
-        for (const u of Object.values(UPSTREAMS)) {
+        for (const u of [UPSTREAMS.http, UPSTREAMS.https, UPSTREAMS.kubeApi]) {
             assert.ok(lines.includes(`zone ${u} 64k;`), `upstream ${u} has no shared zone`);
         }
+        assert.ok(!conf.includes(UPSTREAMS.supervisor), "no RKE2 supervisor block unless its port is given");
         const serverLines = lines.filter(l => l.startsWith("server 192."));
         assert.equal(serverLines.length, 9);
         assert.ok(serverLines.every(l => / max_fails=3 fail_timeout=5s;$/.test(l)), serverLines.join("\n"));
+    });
+
+    it("forwards RKE2's supervisor port (9345) to the servers only, when it is given", () => {
+        const backends = [
+            { address: "192.0.2.11", controlplane: true }, { address: "192.0.2.12", controlplane: true },
+            { address: "192.0.2.14", controlplane: false },
+        ];
+        const conf = renderNginxConf({ ...BASE, backends, listenPorts: { ...BASE.listenPorts, supervisor: 9345 } });
+        const block = conf.slice(conf.indexOf(`upstream ${UPSTREAMS.supervisor} {`));
+        assert.ok(block.includes("zone rke2_supervisor 64k;"));
+        assert.deepEqual(block.split("\n").filter(l => /^\s*server 192\./.test(l)).map(l => l.trim()),
+            ["server 192.0.2.11:9345 max_fails=3 fail_timeout=5s;", "server 192.0.2.12:9345 max_fails=3 fail_timeout=5s;"]);
+        assert.match(block, /listen 9345 backlog=4096 so_keepalive=60s:10s:6;\n\s*proxy_timeout 1h;\n\s*proxy_pass rke2_supervisor;/);
+        assert.throws(() => renderNginxConf({ ...BASE, listenPorts: { ...BASE.listenPorts, supervisor: 6443 } }), /listen ports must differ/);
     });
 
     it("fails over fast: 2s connect timeout, next upstream on, at most 3 nodes or 5s per client connection", () => {
@@ -264,6 +279,19 @@ describe("loadBalancer/nginxConf", () => {
                 assert.match(r.out, /test is successful/);
             });
         }
+
+        it("passes with RKE2's supervisor port (9345 to the servers)", () => {
+            const conf = renderNginxConf({
+                backends: [...nodes(3), { address: "192.0.2.14", controlplane: false }],
+                listenPorts: { http: 80, https: 443, kubeApi: 6443, supervisor: 9345 },
+                pidPath: path.join(dir, "nginx.pid"),
+                errorLog: path.join(dir, "error.log"),
+                loadModules: [STREAM_MODULE],
+            });
+            assert.equal(parse(conf).upstreams[UPSTREAMS.supervisor].length, 3);
+            const r = nginxT(conf);
+            assert.ok(r.ok, r.out);
+        });
 
         it("passes as system mode writes it (distro module includes, /run/nginx.pid, /var/log/nginx)", function () {
             // nginx -t opens the configured error log, which only root may write.
