@@ -39,7 +39,17 @@ export const CLUSTER_REMOVAL_RE = new RegExp(
     String.raw`|(?<![\w-])(?:rke2-uninstall|rke2-killall|k3s-uninstall|k3s-agent-uninstall|k3s-killall)\.sh\b`,
 );
 
+/**
+ * The line an RKE2 node's delete carries: it uninstalls that one node when it leaves a cluster that stays. The
+ * program registers such a resource `deletedWith` the cluster's record, so `pulumi destroy` (which deletes the
+ * record too) skips it. A policy pack cannot see deletedWith (@pulumi/policy 1.21's PolicyResourceOptions has no
+ * such field): the line states the contract, and the program's own test (test/index.test.ts) checks that every
+ * resource carrying it is deletedWith the record.
+ */
+export const NODE_REMOVAL_MARKER = "# rancher-ha: removes this node only; deletedWith the cluster record, so pulumi destroy skips it";
+
 const MARKER_LINE_RE = new RegExp(`^[ \\t]*${escapeRe(CLUSTER_REMOVAL_OPT_IN_MARKER)}[ \\t]*\\r?$`, "m");
+const NODE_MARKER_LINE_RE = new RegExp(`^[ \\t]*${escapeRe(NODE_REMOVAL_MARKER)}[ \\t]*\\r?$`, "m");
 
 function escapeRe(s: string): string {
     return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -48,6 +58,11 @@ function escapeRe(s: string): string {
 /** True when the script removes a cluster (see CLUSTER_REMOVAL_RE). */
 export function removesCluster(script: unknown): boolean {
     return typeof script === "string" && CLUSTER_REMOVAL_RE.test(script);
+}
+
+/** True when the script carries NODE_REMOVAL_MARKER as a line of its own. */
+export function isNodeRemoval(script: unknown): boolean {
+    return typeof script === "string" && NODE_MARKER_LINE_RE.test(script);
 }
 
 /** True when the script carries CLUSTER_REMOVAL_OPT_IN_MARKER as a line of its own. */
@@ -68,7 +83,7 @@ function nonEmptyString(v: unknown): v is string {
 /** 1. no-cluster-removal-on-delete (command:local:Command, command:remote:Command). */
 export function checkClusterRemoval(props: Props): string[] {
     const script = props.delete;
-    if (!removesCluster(script) || hasClusterRemovalOptIn(script)) {
+    if (!removesCluster(script) || hasClusterRemovalOptIn(script) || isNodeRemoval(script)) {
         return [];
     }
     const what = (CLUSTER_REMOVAL_RE.exec(script as string) as RegExpExecArray)[0].replace(/\s+/g, " ");

@@ -41,8 +41,14 @@ export const RANCHER_LINES: RancherLine[] = [
     { line: minor(2, 8), kubeBelow: minor(1, 29), rke1: true, eol: "2025-06", example: "2.8.x", source: "rancher chart v2.8.x Chart.yaml" },
     // v2.9.2: "< 1.31.0-0".
     { line: minor(2, 9), kubeBelow: minor(1, 31), rke1: true, eol: "2025-10", example: "2.9.2", source: "rancher chart v2.9.2 Chart.yaml" },
+    // v2.10.0-v2.10.12: "< 1.32.0-0" (EOL 2026-06, shared/reference/facts-2026-12.md).
+    { line: minor(2, 10), kubeBelow: minor(1, 32), rke1: true, eol: "2026-06", example: "2.10.12", source: "rancher chart v2.10.12 Chart.yaml" },
     // v2.11.16: "< 1.33.0-0"; 2.11 is the last line that runs on RKE1 (EOL 2026-10).
     { line: minor(2, 11), kubeBelow: minor(1, 33), rke1: true, eol: "2026-10", example: "2.11.16", source: "rancher chart v2.11.16 Chart.yaml; Rancher support matrix" },
+    // v2.12.0-v2.12.12: "< 1.34.0-0"; the first line whose pre-upgrade hook refuses RKE1 (rancher#51003).
+    { line: minor(2, 12), kubeBelow: minor(1, 34), rke1: false, example: "2.12.12", source: "rancher chart v2.12.12 Chart.yaml; rancher#51003" },
+    // v2.13.0-v2.13.8: "< 1.35.0-0".
+    { line: minor(2, 13), kubeBelow: minor(1, 35), rke1: false, example: "2.13.8", source: "rancher chart v2.13.8 Chart.yaml" },
     // v2.14.4: "< 1.36.0-0"; from 2.12 a pre-upgrade hook refuses RKE1 (rancher#51003).
     { line: minor(2, 14), kubeBelow: minor(1, 36), rke1: false, example: "2.14.4", source: "rancher chart v2.14.4 Chart.yaml; rancher#51003" },
     // v2.15.0: "< 1.37.0-0"; warns below cert-manager 1.15.
@@ -73,6 +79,9 @@ export const CERT_MANAGER_LINES: CertManagerLine[] = [
 /** Kubernetes end of life per minor (kubernetes.io/releases). */
 export const KUBERNETES_EOL: Record<number, string> = {
     [minor(1, 30)]: "2025-07-15",
+    // kubernetes.io/releases/1.31 (2025-10-28, also in Scaleway's support table), /1.33.
+    [minor(1, 31)]: "2025-10-28",
+    [minor(1, 33)]: "2026-06-28",
     [minor(1, 34)]: "2026-10-27",
     [minor(1, 35)]: "2027-02-28",
     [minor(1, 36)]: "2027-06-28",

@@ -7,7 +7,7 @@ import { ResourceValidationArgs, ResourceValidationPolicy, Secret } from "@pulum
 import {
     checkClusterIdentifier, checkClusterRemoval, checkHelmVersionPinned, checkHostKeyPinned, checkNoPreviousOutputInEnv,
     checkSecretsAreSecret, CLUSTER_REMOVAL_OPT_IN_MARKER, CLUSTER_REMOVAL_RE, hasClusterRemovalOptIn, isExactVersion,
-    IsSecret, removesCluster, TYPES,
+    IsSecret, isNodeRemoval, NODE_REMOVAL_MARKER, removesCluster, TYPES,
 } from "../rules";
 import {
     helmChartVersionPinned, installSecretnessHook, kubernetesProviderClusterIdentifier, noClusterRemovalOnDelete,
@@ -69,6 +69,12 @@ describe("policy rules (pure)", () => {
         });
         it("fails rke2-uninstall.sh in delete", () => {
             assert.strictEqual(checkClusterRemoval({ delete: "/usr/local/bin/rke2-uninstall.sh" }).length, 1);
+        });
+        it("passes an RKE2 node's own removal (its marker line: deletedWith the cluster record), not the marker in an echo", () => {
+            const node = `${NODE_REMOVAL_MARKER}\nkubectl drain n1\n/usr/local/bin/rke2-uninstall.sh`;
+            assert.ok(isNodeRemoval(node));
+            assert.deepStrictEqual(checkClusterRemoval({ delete: node }), []);
+            assert.strictEqual(checkClusterRemoval({ delete: `echo '${NODE_REMOVAL_MARKER}'\n/usr/local/bin/rke2-uninstall.sh` }).length, 1);
         });
         it("passes the same delete when the opt-in marker is a line of the script", () => {
             assert.deepStrictEqual(checkClusterRemoval(goodRemote({ delete: OPTED_IN })), []);

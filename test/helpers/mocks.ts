@@ -25,6 +25,8 @@ export interface RecordedResource {
     customTimeouts?: { create?: string; update?: string; delete?: string };
     /** Alias URNs, or the type of an alias spec. */
     aliases?: string[];
+    /** URN of the resource whose deletion makes the engine skip this one's delete ("" when none). */
+    deletedWith?: string;
 }
 
 export interface MockOptions {
@@ -92,6 +94,7 @@ export async function recordResources(opts: MockOptions = {}): Promise<RecordedR
                 ...(req.getAliasesList?.() ?? []).map((a: any) => a.getSpec?.()?.getType?.() ?? a.getUrn?.() ?? ""),
             ],
             customTimeouts: timeouts ? { create: timeouts.getCreate(), update: timeouts.getUpdate(), delete: timeouts.getDelete() } : undefined,
+            deletedWith: req.getDeletedwith?.() ?? "",
         };
         recorded.push(record);
         return original(req, (err: any, resp: any) => {

@@ -61,9 +61,22 @@ describe("config/compatibility", () => {
             .some(w => /Rancher 2\.15\.0 warns below cert-manager 1\.15/.test(w)));
     });
 
-    it("says when a Rancher line has no verified row instead of guessing", () => {
-        const r = check({ rancher: "2.10.3" });
+    it("the default RKE2 set works without a warning: current releases, none past its end of life", () => {
+        const r = check({ distribution: "rke2", kubernetes: "v1.36.3+rke2r1", rancher: "2.15.0", certManager: "v1.21.1" });
         assert.deepEqual(r.errors, []);
-        assert.ok(r.warnings.some(w => /^versions\.rancher: Rancher 2\.10 has no verified row/.test(w)));
+        assert.deepEqual(r.warnings, []);
+        // The same stack a year on: Kubernetes 1.36 is past its end of life (2027-06-28).
+        assert.ok(check({ distribution: "rke2", kubernetes: "v1.36.3+rke2r1", rancher: "2.15.0", certManager: "v1.21.1", today: "2027-07-01" })
+            .warnings.some(w => /^versions\.kubernetes: Kubernetes 1\.36 is past its end of life \(2027-06-28\)$/.test(w)));
+        // RKE2 1.33 on its end-of-life day is still supported; the day after it is not.
+        const k133 = { distribution: "rke2" as const, kubernetes: "v1.33.5+rke2r1", rancher: "2.14.4", certManager: "v1.21.1" };
+        assert.ok(!check({ ...k133, today: "2026-06-28" }).warnings.some(w => /past its end of life/.test(w)));
+        assert.ok(check({ ...k133, today: "2026-06-29" }).warnings.some(w => /Kubernetes 1\.33 is past its end of life \(2026-06-28\)$/.test(w)));
+    });
+
+    it("says when a Rancher line has no verified row instead of guessing", () => {
+        const r = check({ rancher: "2.7.15" });
+        assert.deepEqual(r.errors, []);
+        assert.ok(r.warnings.some(w => /^versions\.rancher: Rancher 2\.7 has no verified row/.test(w)));
     });
 });
