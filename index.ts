@@ -2,9 +2,11 @@
 import { loadConfig, nodeSummary } from "./components/config";
 import { NginxLoadBalancer } from "./components/loadBalancer/NginxLoadBalancer";
 import { RkeCluster } from "./components/rke/RkeCluster";
+import { Rke2Cluster } from "./components/rke2/Rke2Cluster";
 import { CertManager } from "./components/certManager/CertManager";
 import { Rancher } from "./components/rancher/Rancher";
 import { AgentHostAliases } from "./components/hostAliases/AgentHostAliases";
+import { ClusterDnsHosts } from "./components/hostAliases/ClusterDnsHosts";
 
 const settings = loadConfig();
 
@@ -12,9 +14,11 @@ const lb = new NginxLoadBalancer("lb", {
     loadBalancer: settings.loadBalancer, nodes: settings.nodes, bastion: settings.bastion,
 });
 
-const rke = new RkeCluster("rke", {
-    settings, loadBalancerAddress: lb.address, kubeApiPort: settings.loadBalancer.ports.kubeApi,
-}, { dependsOn: [lb] });
+// distribution: rke (RKE1, `rke up` on the admin host) or rke2 (RKE2, server by server). Same contract after it.
+const clusterArgs = { settings, loadBalancerAddress: lb.address, kubeApiPort: settings.loadBalancer.ports.kubeApi };
+const rke = settings.distribution === "rke2"
+    ? new Rke2Cluster("rke2", clusterArgs, { dependsOn: [lb] })
+    : new RkeCluster("rke", clusterArgs, { dependsOn: [lb] });
 
 const certManager = new CertManager("cert-manager", {
     version: settings.versions.certManager, tlsSource: settings.tls.source, provider: rke.provider,
@@ -29,6 +33,10 @@ if (settings.hostAliases.enabled) {
         hostname: settings.hostname, ip: settings.hostAliases.ip, provider: rke.provider, kubeconfig: rke.kubeconfig,
         rancherVersion: settings.versions.rancher, rancherRelease: rancher.release,
     }, { dependsOn: [rancher] });
+    if (rke instanceof Rke2Cluster) {
+        new ClusterDnsHosts("cluster-dns", { hostname: settings.hostname, ip: settings.hostAliases.ip, provider: rke.provider },
+            { dependsOn: [rke] });
+    }
 }
 
 export const rancherUrl = rancher.url;
@@ -39,6 +47,8 @@ export const loadBalancerAddress = lb.address;
 export const nodes = nodeSummary(settings.nodes);
 
 // Read back by the next deployment (RKE_STACK_OUTPUTS): the state file survives a lost admin disk.
-export const rkeState = rke.rkeState;
-export const rkeConfigHash = rke.rkeConfigHash;
-export const rkeRestorePayload = rke.rkeRestorePayload;
+export const rkeState = rke instanceof RkeCluster ? rke.rkeState : undefined;
+export const rkeConfigHash = rke instanceof RkeCluster ? rke.rkeConfigHash : undefined;
+export const rkeRestorePayload = rke instanceof RkeCluster ? rke.rkeRestorePayload : undefined;
+// RKE2: the join token, which a restore of an etcd snapshot on new hosts needs (secret).
+export const rke2Token = rke instanceof Rke2Cluster ? rke.token : undefined;

@@ -1,6 +1,7 @@
 // The whole stack config, section by section: raw values in, StackSettings (or every problem at once) out.
 // Pure apart from reading SSH key files, which ParseOptions.readFile replaces in tests.
 import { rkeConfigProblems } from "../rke/clusterYml";
+import { rke2SnapshotProblems } from "../rke2/configYaml";
 import { compatibilityProblems } from "./compatibility";
 import { ConfigError, ConfigReader, ReaderOptions } from "./reader";
 import { hasUpperCase, isHostname, isIp, shown } from "./names";
@@ -123,6 +124,9 @@ function parseStack(r: ConfigReader, raw: Record<string, unknown>): StackSetting
         for (const problem of rkeConfigProblems({ kubernetesVersion: versions.kubernetes, networkPlugin: cluster.networkPlugin, etcdSnapshots })) {
             r.problem(problem);
         }
+    } else if (etcdSnapshots.enabled) {
+        // RKE2 schedules snapshots with cron and keeps a count (rke2/configYaml owns the conversion).
+        rke2SnapshotProblems(etcdSnapshots.creation, etcdSnapshots.retention).forEach(p => r.err(p.key, p.message));
     }
     // Which versions work together (components/config/compatibility.ts): refused before Helm or rke would.
     const compat = compatibilityProblems({

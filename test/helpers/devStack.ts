@@ -1,5 +1,5 @@
 // Loads Pulumi.<stack>.yaml into the Pulumi runtime config the way the CLI hands it to the program, with a
-// throwaway HOME holding a generated SSH key at the path the stack names (~/.ssh/id_rsa).
+// throwaway HOME holding a generated SSH key at the path the stack names (~/.ssh/id_rsa, ~/.ssh/id_ed25519).
 import { generateKeyPairSync } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
@@ -16,8 +16,8 @@ export function stackConfig(stackFile: string): Record<string, string> {
     return out;
 }
 
-/** A fresh HOME with ~/.ssh/id_rsa; returns the key and a restore function. */
-export function fakeHomeWithKey(): { home: string; privateKey: string; restore: () => void } {
+/** A fresh HOME with ~/.ssh/<keyFile> (default id_rsa); returns the key and a restore function. */
+export function fakeHomeWithKey(keyFile = "id_rsa"): { home: string; privateKey: string; restore: () => void } {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), "rancher-ha-home-"));
     fs.mkdirSync(path.join(home, ".ssh"), { mode: 0o700 });
     const { privateKey } = generateKeyPairSync("rsa", {
@@ -25,7 +25,7 @@ export function fakeHomeWithKey(): { home: string; privateKey: string; restore: 
         privateKeyEncoding: { type: "pkcs1", format: "pem" },
         publicKeyEncoding: { type: "spki", format: "pem" },
     });
-    fs.writeFileSync(path.join(home, ".ssh", "id_rsa"), privateKey, { mode: 0o600 });
+    fs.writeFileSync(path.join(home, ".ssh", keyFile), privateKey, { mode: 0o600 });
     const old = process.env.HOME;
     process.env.HOME = home;
     return {

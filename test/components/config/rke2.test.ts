@@ -164,4 +164,10 @@ describe("config: distribution rke2", () => {
         raw.versions = { kubernetes: "v1.36.3+rke2r1", rancher: "2.11.16" };
         oneProblem(raw, "rancher-ha:versions.kubernetes", /past what the Rancher 2\.11\.16 chart allows \(kubeVersion < 1\.33/);
     });
+
+    it("refuses snapshot intervals RKE2's cron schedule cannot keep, naming the key", () => {
+        oneProblem({ ...base(), etcdSnapshots: { creation: "5h", retention: "24h" } }, "rancher-ha:etcdSnapshots.creation", /hours that divide a day/);
+        oneProblem({ ...base(), etcdSnapshots: { creation: "6h", retention: "2h" } }, "rancher-ha:etcdSnapshots.retention", /retention >= 6h/);
+        assert.doesNotThrow(() => parseConfig({ ...base(), etcdSnapshots: { enabled: false, creation: "5h" } }, opts), "off: nothing to schedule");
+    });
 });
