@@ -133,7 +133,7 @@ describe("program (index.ts) on Pulumi.dev-rke2.yaml", function () {
     });
 
     it("keeps the token, kubeconfig and keys secret, and exports rke2Token instead of RKE's state", async () => {
-        const token = await settle(program.rke2Token);
+        const token = await settle<string>(program.rke2Token);
         assert.ok(token.secret);
         assert.match(token.value, /^rh-[0-9a-f]{48}$/);
         for (const r of recorded) {

@@ -131,7 +131,8 @@ export class Rke2Cluster extends pulumi.ComponentResource {
         });
         const nodeCommand = (node: NodeSettings, kind: "server" | "agent", first: boolean,
             kubeconfig: pulumi.Output<string> | undefined, dependsOn: pulumi.Resource[]) => {
-            const a = scriptArgs(node, kind);
+            // admin.stateSync re-runs the first server only: the kubeconfig comes from it.
+            const a = { ...scriptArgs(node, kind), ...(first ? { stateSync: s.admin.stateSync } : {}) };
             const stdin = pulumi.secret(pulumi.all([clusterInput, this.token, registriesYaml, s.etcdSnapshots.s3?.customCa, kubeconfig])
                 .apply(([c, token, registries, s3Ca, kc]) => rke2NodeBundle({
                     configYaml: rke2NodeConfigYaml(c, nodeInput(node), { first, token }),

@@ -9,6 +9,7 @@
 // Everything lives in /var/lib/rancher/rancher-ha on the node (RKE2_PATHS.stateDir): lock, job, log.
 import { BundleFile, fileBundle, script, shellQuote, SUDO_SH, UNPACK_BUNDLE_SH } from "../shared/shell";
 import { CLUSTER_REMOVAL_OPT_IN_MARKER } from "../rke/scripts";
+import { STATE_SYNC_PATTERN } from "../config/types";
 import { RKE2_PATHS, RKE2_UNITS } from "./paths";
 
 /** Names inside the stdin bundle (and the job's copy of it). */
@@ -81,12 +82,19 @@ export interface Rke2NodeScriptArgs {
     lockWaitSeconds?: number;
     /** Seconds `kubectl drain` may take on removal. Default 600. */
     drainTimeoutSeconds?: number;
+    /**
+     * admin.stateSync (the first server only): a new value makes Pulumi run the script again, which changes nothing
+     * on the node and reports its current kubeconfig back to the stack (after `npm run ops` rotated certificates or
+     * restored a snapshot).
+     */
+    stateSync?: string;
 }
 
 /** The Command's create/update: install or upgrade, configure, (re)start when changed, wait until Ready. */
 export function rke2NodeScript(a: Rke2NodeScriptArgs): string {
     checkArgs(a);
-    return wrapperScript(rootScript(a, "install", rke2InstallJobScript(a), true));
+    const body = wrapperScript(rootScript(a, "install", rke2InstallJobScript(a), true));
+    return a.stateSync === undefined ? body : `# admin.stateSync: ${a.stateSync} (report the node's kubeconfig again)\n${body}`;
 }
 
 /**
@@ -101,6 +109,9 @@ export function rke2RemoveNodeScript(a: Rke2NodeScriptArgs): string {
 }
 
 function checkArgs(a: Rke2NodeScriptArgs): void {
+    if (a.stateSync !== undefined && !STATE_SYNC_PATTERN.test(a.stateSync)) {
+        throw new Error(`rke2 scripts: stateSync "${a.stateSync}" must match ${STATE_SYNC_PATTERN}`);
+    }
     if (!/^v1\.\d+\.\d+\+rke2r\d+$/.test(a.version)) {
         throw new Error(`rke2 scripts: "${a.version}" is not an RKE2 release (v1.36.3+rke2r1)`);
     }

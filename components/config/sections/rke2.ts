@@ -187,7 +187,7 @@ export function rkeOnlyKeys(raw: Record<string, unknown>): { key: string; fix: s
     const out: { key: string; fix: string }[] = [];
     const admin = raw.admin;
     if (typeof admin === "object" && admin !== null) {
-        for (const k of ["host", "workDir", "rkePath", "stateSync"]) {
+        for (const k of ["host", "workDir", "rkePath"]) {
             if ((admin as Record<string, unknown>)[k] !== undefined) {
                 out.push({ key: `admin.${k}`, fix: "RKE2 needs no admin host (each node installs itself); remove the key" });
             }

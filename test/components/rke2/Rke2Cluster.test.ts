@@ -177,6 +177,17 @@ describe("Rke2Cluster (mocks)", () => {
         assert.equal(copies[0].inputs.remotePath, "rancher-ha-rke2-artifacts");
     });
 
+    it("admin.stateSync re-runs the first server only (it reports the kubeconfig), changing nothing else", async () => {
+        const { recorded: plain } = await build(rke2Raw(4));
+        const { recorded } = await build(rke2Raw(4, { admin: { stateSync: "20261203" } }));
+        const create = (rs: RecordedResource[], n: string) => named(rs, n).inputs.create as string;
+        assert.ok(create(recorded, "rke2-server-192.0.2.11").startsWith("# admin.stateSync: 20261203 "));
+        assert.notEqual(create(recorded, "rke2-server-192.0.2.11"), create(plain, "rke2-server-192.0.2.11"));
+        for (const n of ["rke2-server-192.0.2.12", "rke2-server-192.0.2.13", "rke2-agent-192.0.2.14"]) {
+            assert.equal(create(recorded, n), create(plain, n), n);
+        }
+    });
+
     it("refuses a stack whose distribution is not rke2", () => {
         const settings = settingsFrom(minimalRaw());
         assert.throws(() => new Rke2Cluster("x", { settings, loadBalancerAddress: pulumi.output("192.0.2.10") }), /not rke2/);
