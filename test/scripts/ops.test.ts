@@ -25,6 +25,8 @@ import { HOST_KEYS } from "../fixtures/hostKeys";
 import { hostKeyFingerprint } from "../../components/config/hostKeys";
 
 const FIXTURE = fs.readFileSync(path.join(FIXTURES, "rke/recovered.rkestate.json"), "utf8");
+/** A literal text as a regular expression. */
+const re = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 interface CliResult { code: number | null; stdout: string; stderr: string }
 
@@ -60,11 +62,11 @@ describe("scripts/ops (npm run ops) end to end", function () {
             "rancher-ha:loadBalancer": { address: "192.0.2.10" },
         };
         if (withNodes) {
-            config["rancher-ha:nodes"] = ["127.0.0.1", "192.0.2.12", "192.0.2.13"].map(address => ({ address, roles: ["controlplane", "etcd", "worker"] }));
+            config["rancher-ha:nodes"] = [host.address, "192.0.2.12", "192.0.2.13"].map(address => ({ address, roles: ["controlplane", "etcd", "worker"] }));
         }
         fs.writeFileSync(path.join(dir, "Pulumi.test.yaml"), yaml.dump({ config }));
         // The test host's real key; the other (unreachable) hosts one of the fixture keys.
-        fs.writeFileSync(path.join(dir, "known_hosts"), `[127.0.0.1]:${host.port} ${host.hostKey}\n*,![127.0.0.1]:${host.port} ${HOST_KEYS[1]}\n`);
+        fs.writeFileSync(path.join(dir, "known_hosts"), `[${host.address}]:${host.port} ${host.hostKey}\n*,![${host.address}]:${host.port} ${HOST_KEYS[1]}\n`);
     }
 
     function resetHost(): void {
@@ -84,7 +86,8 @@ describe("scripts/ops (npm run ops) end to end", function () {
 
     before(async function () {
         requireTool(this, sshHostUnavailable());
-        host = await startSshHost({ user: "opsuser" });
+        // sshd on a port other than 22: the stack's ssh.port, which recover must tell apart from the state's ports.
+        host = await startSshHost({ user: "opsuser", port: 2222 });
         installOpsDoubles(host);
         work = path.join(host.home, "rancher-ha");
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "rancher-ha-ops-cli-"));
@@ -137,7 +140,7 @@ describe("scripts/ops (npm run ops) end to end", function () {
             const state = FIXTURE.trimEnd(); // a state as real rke writes it (the stage double's is not JSON)
             fs.rmSync(work, { recursive: true });
             const lost = await ops(["snapshot-save", ...common(), "--name", "x"]);
-            assert.match(lost.stderr, /does not exist .*pulumi stack output --stack test --show-secrets rkeState \| ssh -p \d+ opsuser-\w+@127\.0\.0\.1 .*npm run ops -- restore-workdir --stack test/);
+            assert.match(lost.stderr, new RegExp(`does not exist .*pulumi stack output --stack test --show-secrets rkeState \\| ssh -p ${host.port} opsuser-\\w+@${re(host.address)} .*npm run ops -- restore-workdir --stack test`));
             const r = await ops(["restore-workdir", ...common()], `${state}\n`); // as pulumi stack output prints it
             assert.equal(r.code, 0, r.stderr);
             assert.equal(fs.readFileSync(path.join(work, "rancher-cluster.rkestate"), "utf8"), state);
@@ -180,7 +183,7 @@ describe("scripts/ops (npm run ops) end to end", function () {
             const fp = hostKeyFingerprint(host.hostKey);
             // Only the test host answers; the documentation addresses do not (reported, exit 1).
             assert.equal(r.code, 1, r.stderr);
-            assert.match(r.stdout, new RegExp(`^nodes\\[0\\] \\(127\\.0\\.0\\.1:${host.port}\\): ${fp.replace(/[+/]/g, "\\$&")}  not pinned yet$`, "m"));
+            assert.match(r.stdout, new RegExp(`^nodes\\[0\\] \\(${re(host.address)}:${host.port}\\): ${fp.replace(/[+/]/g, "\\$&")}  not pinned yet$`, "m"));
             assert.match(r.stdout, /^loadBalancer \(192\.0\.2\.10:\d+\): no answer to ssh-keyscan/m);
             assert.ok(r.stdout.includes(`pulumi config set --stack test --path 'rancher-ha:nodes[0].hostKey' '${host.hostKey}'`), r.stdout);
             assert.match(r.stdout, /Check each fingerprint against the host's own/);
@@ -238,7 +241,7 @@ describe("scripts/ops (npm run ops) end to end", function () {
         it("remove-cluster asks for --yes, then runs rke remove with the work dir's files and leaves no secret", async () => {
             const asked = await ops(["remove-cluster", ...common()]);
             assert.equal(asked.code, 1);
-            assert.match(asked.stdout, /remove-cluster WIPES the cluster of stack test: rke remove --force wipes the cluster on 127\.0\.0\.1, [\s\S]*--yes/);
+            assert.match(asked.stdout, new RegExp(`remove-cluster WIPES the cluster of stack test: rke remove --force wipes the cluster on ${re(host.address)}, [\\s\\S]*--yes`));
             assert.ok(fs.existsSync(path.join(work, "rancher-cluster.rkestate")), "nothing happened without --yes");
             const r = await ops(["remove-cluster", ...common(), "--yes"]);
             assert.equal(r.code, 0, r.stderr);
@@ -258,20 +261,20 @@ describe("scripts/ops (npm run ops) end to end", function () {
             // The cluster runs on the test host (first node) and two others; the state says root, like states do.
             const state = JSON.parse(FIXTURE);
             for (const half of [state.currentState, state.desiredState]) {
-                Object.assign(half.rkeConfig.nodes[0], { address: "127.0.0.1", internalAddress: "10.0.0.21", port: String(host.port) });
+                Object.assign(half.rkeConfig.nodes[0], { address: host.address, internalAddress: "10.0.0.21", port: String(host.port) });
             }
             const stateText = JSON.stringify(state, null, 2);
             control(host, "docker", "secret.json", fullStateObject("Secret", stateText));
 
             const kubeOut = path.join(dir, "admin.kubeconfig");
-            const r = await ops(["recover", ...common(), "--ssh-option", `UserKnownHostsFile=${host.knownHostsPath}`, "--from", "127.0.0.1", "--write", "--kubeconfig-out", kubeOut]);
+            const r = await ops(["recover", ...common(), "--ssh-option", `UserKnownHostsFile=${host.knownHostsPath}`, "--from", host.address, "--write", "--kubeconfig-out", kubeOut]);
             assert.equal(r.code, 0, r.stderr);
             // On the admin host: the state as it was in the cluster, the kubeconfig, a cluster.yml as it runs, the key.
             assert.equal(fs.readFileSync(path.join(work, "rancher-cluster.rkestate"), "utf8"), stateText);
             const yml = yaml.load(fs.readFileSync(path.join(work, "rancher-cluster.yml"), "utf8")) as any;
             assert.equal(yml.kubernetes_version, "v1.28.15-rancher1-1");
             assert.deepEqual(yml.nodes.map((n: any) => [n.address, n.user, n.ssh_key_path]), [
-                ["127.0.0.1", host.user, `~/rancher-ha/keys/${keyId(host.privateKey)}`],
+                [host.address, host.user, `~/rancher-ha/keys/${keyId(host.privateKey)}`],
                 ["192.0.2.22", host.user, `~/rancher-ha/keys/${keyId(host.privateKey)}`],
                 ["192.0.2.23", host.user, `~/rancher-ha/keys/${keyId(host.privateKey)}`],
             ]);
@@ -287,7 +290,7 @@ describe("scripts/ops (npm run ops) end to end", function () {
             fs.writeFileSync(path.join(dir, "Pulumi.test.yaml"), yaml.dump(doc));
             const { settings } = toolSettings(readStackFile(dir, "test"));
             assert.deepEqual(settings.nodes.map(n => [n.address, n.port, n.user, n.roles.join(",")]), [
-                ["127.0.0.1", host.port, host.user, "controlplane,etcd,worker"],
+                [host.address, host.port, host.user, "controlplane,etcd,worker"],
                 ["192.0.2.22", 22, host.user, "controlplane,etcd,worker"],   // the state's port, not ssh.port
                 ["192.0.2.23", 22, host.user, "controlplane,etcd,worker"],
             ]);
@@ -308,7 +311,7 @@ describe("scripts/ops (npm run ops) end to end", function () {
                 "neither the state's secrets nor its keys are printed");
 
             // Idempotent: the same recovery again changes nothing.
-            const again = await ops(["recover", ...common(), "--ssh-option", `UserKnownHostsFile=${host.knownHostsPath}`, "--from", "127.0.0.1"]);
+            const again = await ops(["recover", ...common(), "--ssh-option", `UserKnownHostsFile=${host.knownHostsPath}`, "--from", host.address]);
             assert.equal(again.code, 0, again.stderr);
             assert.match(again.stdout, /kept rancher-cluster\.rkestate/);
 
@@ -329,7 +332,7 @@ describe("scripts/ops (npm run ops) end to end", function () {
             const state = JSON.parse(FIXTURE);
             for (const half of [state.currentState, state.desiredState]) {
                 const [a, b, c] = half.rkeConfig.nodes;
-                Object.assign(a, { address: "127.0.0.1", internalAddress: "10.0.0.21", port: String(host.port) });
+                Object.assign(a, { address: host.address, internalAddress: "10.0.0.21", port: String(host.port) });
                 Object.assign(c, { role: ["worker"] });
                 half.rkeConfig.nodes = [c, a, b];
             }
@@ -351,7 +354,7 @@ describe("scripts/ops (npm run ops) end to end", function () {
             const kubeOut = path.join(dir, "admin.kubeconfig");
             fs.writeFileSync(kubeOut, "mine\n");
             const stackBefore = fs.readFileSync(path.join(dir, "Pulumi.test.yaml"), "utf8");
-            const r = await ops(["recover", ...common(), "--from", "127.0.0.1", "--write", "--kubeconfig-out", kubeOut]);
+            const r = await ops(["recover", ...common(), "--from", host.address, "--write", "--kubeconfig-out", kubeOut]);
             assert.equal(r.code, 1);
             assert.equal(r.stderr, `rancher-ha ops recover: --kubeconfig-out ${kubeOut} already exists and recover never overwrites a kubeconfig; ` +
                 "nothing was written. Move it away (or delete it), or pass another --kubeconfig-out, and run recover again\n");
@@ -361,7 +364,7 @@ describe("scripts/ops (npm run ops) end to end", function () {
             assert.equal(fs.readFileSync(path.join(dir, "Pulumi.test.yaml"), "utf8"), stackBefore);
             assert.ok(!fs.existsSync(path.join(dir, "Pulumi.test.yaml.bak")));
             assert.deepEqual(dockerCalls(), [], "nothing was read either");
-            const noDir = await ops(["recover", ...common(), "--from", "127.0.0.1", "--kubeconfig-out", path.join(dir, "nope", "k")]);
+            const noDir = await ops(["recover", ...common(), "--from", host.address, "--kubeconfig-out", path.join(dir, "nope", "k")]);
             assert.equal(noDir.code, 1);
             assert.match(noDir.stderr, /--kubeconfig-out .*nope\/k: the directory .*nope does not exist or is not writable; nothing was written/);
             assert.ok(!fs.existsSync(work));
@@ -370,22 +373,22 @@ describe("scripts/ops (npm run ops) end to end", function () {
         it("an empty kube-admin config: built from the state's certificates; the summary names the node the file points at", async () => {
             cluster(st => { st.currentState.certificatesBundle["kube-admin"].config = ""; });
             const kubeOut = path.join(dir, "admin.kubeconfig");
-            const r = await ops(["recover", ...common(), "--from", "127.0.0.1", "--kubeconfig-out", kubeOut]);
+            const r = await ops(["recover", ...common(), "--from", host.address, "--kubeconfig-out", kubeOut]);
             assert.equal(r.code, 0, r.stderr);
             const kc = yaml.load(fs.readFileSync(kubeOut, "utf8")) as any;
-            assert.equal(kc.clusters[0].cluster.server, "https://127.0.0.1:6443", "the first controlplane node, as RKE does");
+            assert.equal(kc.clusters[0].cluster.server, `https://${host.address}:6443`, "the first controlplane node, as RKE does");
             const bundle = JSON.parse(FIXTURE).currentState.certificatesBundle;
             assert.equal(kc.users[0].user["client-certificate-data"], Buffer.from(bundle["kube-admin"].certificatePEM).toString("base64"));
             assert.equal(kc.clusters[0].cluster["certificate-authority-data"], Buffer.from(bundle["kube-ca"].certificatePEM).toString("base64"));
             assert.equal(fs.readFileSync(path.join(work, "kube_config_rancher-cluster.yml"), "utf8"), fs.readFileSync(kubeOut, "utf8"));
-            assert.match(r.stdout, /admin kubeconfig saved to \S+admin\.kubeconfig \(0600; built from the state's kube-admin certificate and key, it points at https:\/\/127\.0\.0\.1:6443 \(the first controlplane node, node 2 of the state: etcd, controlplane, worker\)\)/);
+            assert.match(r.stdout, new RegExp(`admin kubeconfig saved to \\S+admin\\.kubeconfig \\(0600; built from the state's kube-admin certificate and key, it points at https://${re(host.address)}:6443 \\(the first controlplane node, node 2 of the state: etcd, controlplane, worker\\)\\)`));
             assert.doesNotMatch(r.stdout, /192\.0\.2\.23\)/, "not nodes[0], the worker");
         });
 
         it("the state's kube-admin config as it is: the summary says where it points, not nodes[0]", async () => {
             cluster(); // the fixture's kubeconfig points at 192.0.2.21's old address: what the file says is what is said
             const kubeOut = path.join(dir, "admin.kubeconfig");
-            const r = await ops(["recover", ...common(), "--from", "127.0.0.1", "--kubeconfig-out", kubeOut]);
+            const r = await ops(["recover", ...common(), "--from", host.address, "--kubeconfig-out", kubeOut]);
             assert.equal(r.code, 0, r.stderr);
             const server = (yaml.load(fs.readFileSync(kubeOut, "utf8")) as any).clusters[0].cluster.server;
             assert.ok(r.stdout.includes(`(0600; it points at ${server})`), r.stdout);
@@ -394,19 +397,19 @@ describe("scripts/ops (npm run ops) end to end", function () {
         it("compares the state's nodes with kubectl get nodes on the same node: lists each difference with its fix, exit 0", async () => {
             cluster();
             control(host, "docker", "nodes.json", nodeList([
-                rkeNode("rancher-01", "127.0.0.1", ["controlplane", "etcd", "worker"], "10.0.0.21"),
+                rkeNode("rancher-01", host.address, ["controlplane", "etcd", "worker"], "10.0.0.21"),
                 rkeNode("rancher-02", "192.0.2.22", ["controlplane", "etcd", "worker"]),
                 rkeNode("worker-04", "192.0.2.24", ["worker"]),
             ]));
-            const r = await ops(["recover", ...common(), "--from", "127.0.0.1"]);
+            const r = await ops(["recover", ...common(), "--from", host.address]);
             assert.equal(r.code, 0, r.stderr);
             assert.ok(dockerCalls().some(c => c.endsWith("get nodes -o json")), "the same kubectl on the same node");
-            assert.match(r.stdout, new RegExp("Nodes: the state and the cluster \\(kubectl get nodes on [\\w-]+@127\\.0\\.0\\.1:\\d+\\) differ"));
+            assert.match(r.stdout, new RegExp(`Nodes: the state and the cluster \\(kubectl get nodes on [\\w-]+@${re(host.address)}:${host.port}\\) differ`));
             assert.match(r.stdout, /in the cluster, missing from the state .*\n  - worker-04 \(192\.0\.2\.24\), roles worker: .*add it to the stack's nodes with its roles .*\{address: 192\.0\.2\.24, roles: \[worker\]\}.*kubectl drain worker-04 --ignore-daemonsets --delete-emptydir-data && kubectl delete node worker-04/);
             assert.match(r.stdout, /in the state, missing from the cluster:\n  - 192\.0\.2\.23 \(192\.0\.2\.23\), roles worker: .*remove it from the stack's nodes in Pulumi\.test\.yaml before pulumi up/);
             assert.match(r.stdout, /Next:\n/, "the recovery went on");
             control(host, "docker", "nodes.json", undefined);
-            const unknown = await ops(["recover", ...common(), "--from", "127.0.0.1"]);
+            const unknown = await ops(["recover", ...common(), "--from", host.address]);
             assert.equal(unknown.code, 0, unknown.stderr);
             assert.match(unknown.stdout, /Nodes: not compared with the cluster \(kubectl get nodes failed on .*Forbidden.*\); compare kubectl get nodes with the nodes above/);
         });
@@ -423,7 +426,7 @@ describe("scripts/ops (npm run ops) end to end", function () {
         function writeBastionStack(bastionHostKey: string): void {
             writeStack(false);
             const doc = yaml.load(fs.readFileSync(path.join(dir, "Pulumi.test.yaml"), "utf8")) as any;
-            doc.config["rancher-ha:bastion"] = { address: "127.0.0.1", port: jump.port, user: jump.user, sshKeyPath: jump.privateKeyPath, hostKey: bastionHostKey };
+            doc.config["rancher-ha:bastion"] = { address: jump.address, port: jump.port, user: jump.user, sshKeyPath: jump.privateKeyPath, hostKey: bastionHostKey };
             fs.writeFileSync(path.join(dir, "Pulumi.test.yaml"), yaml.dump(doc));
         }
 
@@ -431,30 +434,30 @@ describe("scripts/ops (npm run ops) end to end", function () {
             resetHost();
             const state = JSON.parse(FIXTURE);
             for (const half of [state.currentState, state.desiredState]) {
-                Object.assign(half.rkeConfig.nodes[0], { address: "127.0.0.1", internalAddress: "10.0.0.21", port: String(host.port) });
-                half.rkeConfig.bastionHost = { address: "127.0.0.1", port: String(jump.port), user: "root", sshKeyPath: "~/.ssh/id_rsa" };
+                Object.assign(half.rkeConfig.nodes[0], { address: host.address, internalAddress: "10.0.0.21", port: String(host.port) });
+                half.rkeConfig.bastionHost = { address: jump.address, port: String(jump.port), user: "root", sshKeyPath: "~/.ssh/id_rsa" };
             }
             control(host, "docker", "secret.json", fullStateObject("Secret", JSON.stringify(state, null, 2)));
 
             // Through the bastion: a wrong pinned bastion key stops it before anything reaches the node.
             writeBastionStack(HOST_KEYS[2]);
-            const refused = await ops(["recover", ...common(), "--from", "127.0.0.1"]);
+            const refused = await ops(["recover", ...common(), "--from", host.address]);
             assert.equal(refused.code, 1);
-            assert.match(refused.stderr, /through the bastion opsjump-\w+@127\.0\.0\.1:\d+/);
+            assert.match(refused.stderr, new RegExp(`through the bastion opsjump-\\w+@${re(jump.address)}:${jump.port}`));
             assert.match(refused.stderr, /REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
             assert.ok(!fs.existsSync(path.join(host.home, ".docker-test-double", "calls.log")), "the node was not reached");
 
             writeBastionStack(jump.hostKey);
-            const r = await ops(["recover", ...common(), "--from", "127.0.0.1", "--write"]);
+            const r = await ops(["recover", ...common(), "--from", host.address, "--write"]);
             assert.equal(r.code, 0, r.stderr);
             const yml = yaml.load(fs.readFileSync(path.join(work, "rancher-cluster.yml"), "utf8")) as any;
             const jumpId = keyId(jump.privateKey);
-            assert.deepEqual(yml.bastion_host, { address: "127.0.0.1", port: String(jump.port), user: jump.user, ssh_key_path: `~/rancher-ha/keys/${jumpId}` });
+            assert.deepEqual(yml.bastion_host, { address: jump.address, port: String(jump.port), user: jump.user, ssh_key_path: `~/rancher-ha/keys/${jumpId}` });
             assert.equal(fs.readFileSync(path.join(work, "keys", jumpId), "utf8"), jump.privateKey);
             assert.equal(fs.readFileSync(path.join(work, "keys", keyId(host.privateKey)), "utf8"), host.privateKey);
             // The stack keeps its own bastion settings (key, pinned host key).
             const bastion = (yaml.load(fs.readFileSync(path.join(dir, "Pulumi.test.yaml"), "utf8")) as any).config["rancher-ha:bastion"];
-            assert.deepEqual(bastion, { address: "127.0.0.1", port: jump.port, user: jump.user, sshKeyPath: jump.privateKeyPath, hostKey: jump.hostKey });
+            assert.deepEqual(bastion, { address: jump.address, port: jump.port, user: jump.user, sshKeyPath: jump.privateKeyPath, hostKey: jump.hostKey });
             assert.doesNotMatch(r.stdout, /set bastion\.sshKeyPath/);
             // The registry password set as told (pulumi config set --secret stores it encrypted).
             const doc = yaml.load(fs.readFileSync(path.join(dir, "Pulumi.test.yaml"), "utf8")) as any;
@@ -470,9 +473,9 @@ describe("scripts/ops (npm run ops) end to end", function () {
             fs.rmSync(path.join(work, "keys", jumpId));
             const lost = await ops(["snapshot-save", ...common(), "--name", "x"]);
             assert.equal(lost.code, 1);
-            assert.match(lost.stderr, /missing in .*keys\/\w+; rke cannot work on the cluster without them\. this work dir was written by npm run ops -- recover and the stack has no rkeState output until its first pulumi up .*: write the files again with npm run ops -- recover --stack test --from 127\.0\.0\.1/);
+            assert.match(lost.stderr, new RegExp(`missing in .*keys/\\w+; rke cannot work on the cluster without them\\. this work dir was written by npm run ops -- recover and the stack has no rkeState output until its first pulumi up .*: write the files again with npm run ops -- recover --stack test --from ${re(host.address)}`));
             assert.doesNotMatch(lost.stderr, /--show-secrets rkeState/, "not the stack output an adopted stack does not have yet");
-            const again = await ops(["recover", ...common(), "--from", "127.0.0.1"]);
+            const again = await ops(["recover", ...common(), "--from", host.address]);
             assert.equal(again.code, 0, again.stderr);
             assert.match(again.stdout, new RegExp(`wrote keys/${jumpId}`));
         });

@@ -1,5 +1,5 @@
-// The LB's remote scripts, run over real SSH (Debian sshd on loopback) exactly as @pulumi/command runs them:
-// the script is the session command and the config bundle is stdin.
+// The LB's remote scripts, run over real SSH (Debian sshd in a test host's own network namespace) exactly as
+// @pulumi/command runs them: the script is the session command and the config bundle is stdin.
 //
 // system mode drives the real nginx (as a non-root user through sudo) with a config path in a root-owned temp
 // directory instead of /etc/nginx, so the machine's own nginx setup is never touched. docker mode uses a
@@ -16,13 +16,13 @@ import {
 } from "../../../components/loadBalancer/scripts";
 import { DISTRO_MODULE_INCLUDES, LbPorts, renderNginxConf } from "../../../components/loadBalancer/nginxConf";
 import { sha256 } from "../../../components/shared/shell";
-import { freePort, installTestDouble, SshHost, sshHostUnavailable, startSshHost } from "../../helpers/sshHost";
+import { freePort, installTestDouble, SshHost, sshHostUnavailable, startSshHost, testNetGateway } from "../../helpers/sshHost";
 import { nginxUnavailable, requireTool, STREAM_MODULE } from "../../helpers/tools";
 
 
 
 /** Reads what a TCP server at host:port sends before closing; undefined when the connection is refused. */
-function fetchId(port: number, host = "127.0.0.1"): Promise<string | undefined> {
+function fetchId(port: number, host: string): Promise<string | undefined> {
     return new Promise(resolve => {
         const s = net.connect(port, host);
         let data = "";
@@ -99,15 +99,19 @@ describe("loadBalancer/scripts", () => {
         let dir: string;
         const masters = new Set<number>();
         let backend: net.Server;
+        // The backend runs here, on the bridge's address, which nginx on the test host reaches; the LB listens on
+        // the host's own address.
+        let backendAddress: string;
         let backendPort: number;
+        const fromLb = (port: number) => fetchId(port, host.address);
 
         const conf = (d: string) => path.join(d, "nginx.conf");
         const pidFile = (d: string) => path.join(d, "nginx.pid");
 
-        function render(d: string, ports: LbPorts, addresses = ["127.0.0.2"]): string {
+        function render(d: string, ports: LbPorts, addresses = [backendAddress]): string {
             return renderNginxConf({
                 backends: addresses.map(address => ({ address, controlplane: true })),
-                listenAddress: "127.0.0.1",
+                listenAddress: host.address,
                 listenPorts: ports,
                 backendPorts: { http: backendPort, https: backendPort, kubeApi: backendPort },
                 pidPath: pidFile(d),
@@ -153,9 +157,10 @@ describe("loadBalancer/scripts", () => {
         before(async function () {
             requireTool(this, sshHostUnavailable() ?? nginxUnavailable());
             host = await startSshHost({ user: "rhlb", sudo: true });
-            backendPort = await freePort("127.0.0.2");
+            backendAddress = testNetGateway();
+            backendPort = await freePort(backendAddress);
             backend = net.createServer(s => s.end("b2\n"));
-            await new Promise<void>(r => backend.listen(backendPort, "127.0.0.2", () => r()));
+            await new Promise<void>(r => backend.listen(backendPort, backendAddress, () => r()));
             dir = rootDir();
         });
 
@@ -190,8 +195,8 @@ describe("loadBalancer/scripts", () => {
             assert.equal(fs.readFileSync(conf(dir), "utf8"), conf1);
             assert.equal(fs.readFileSync(conf(dir) + ORIGINAL_SUFFIX, "utf8"), distro(dir));
             assert.ok(!fs.existsSync(conf(dir) + CANDIDATE_SUFFIX));
-            assert.equal(await until("the LB to answer", () => fetchId(p1.http)), "b2\n");
-            assert.equal(await fetchId(p1.kubeApi), "b2\n");
+            assert.equal(await until("the LB to answer", () => fromLb(p1.http)), "b2\n");
+            assert.equal(await fromLb(p1.kubeApi), "b2\n");
         });
 
         it("re-run with the same config: nothing changes on the host", async () => {
@@ -213,13 +218,13 @@ describe("loadBalancer/scripts", () => {
             assert.deepEqual(status(r.stdout), ["reloaded"]);
             assert.equal(fs.readFileSync(conf(dir), "utf8"), conf2);
             assert.equal(readPid(dir), pid, "reload keeps the master process");
-            assert.equal(await until("the new port to answer", () => fetchId(p2.http)), "b2\n");
-            await until("the old port to close", async () => (await fetchId(p1.http)) === undefined);
+            assert.equal(await until("the new port to answer", () => fromLb(p2.http)), "b2\n");
+            await until("the old port to close", async () => (await fromLb(p1.http)) === undefined);
         });
 
         it("broken config: rejected by nginx -t, the previous config stays live", async () => {
             // A node name that does not resolve: nginx -t fails with "host not found in upstream".
-            const broken = render(dir, p1, ["127.0.0.2", "no-such-node.invalid"]);
+            const broken = render(dir, p1, [backendAddress, "no-such-node.invalid"]);
             const r = await apply(dir, broken);
             assert.notEqual(r.code, 0);
             assert.match(r.stderr, /host not found in upstream "no-such-node\.invalid/);
@@ -227,7 +232,7 @@ describe("loadBalancer/scripts", () => {
             assert.deepEqual(status(r.stdout), []);
             assert.equal(fs.readFileSync(conf(dir), "utf8"), conf2);
             assert.ok(!fs.existsSync(conf(dir) + CANDIDATE_SUFFIX), "the rejected candidate is removed");
-            assert.equal(await fetchId(p2.http), "b2\n");
+            assert.equal(await fromLb(p2.http), "b2\n");
         });
 
         it("refuses a config whose bytes do not match the hash in the command (cut-off stdin)", async () => {
@@ -245,7 +250,7 @@ describe("loadBalancer/scripts", () => {
             assert.deepEqual(status(r.stdout), ["restored"]);
             assert.equal(fs.readFileSync(conf(dir), "utf8"), distro(dir));
             assert.ok(!fs.existsSync(conf(dir) + ORIGINAL_SUFFIX));
-            await until("the LB port to close", async () => (await fetchId(p2.http)) === undefined);
+            await until("the LB port to close", async () => (await fromLb(p2.http)) === undefined);
             assert.equal(readPid(dir), pid, "nginx goes on with the distro config");
             const again = await host.run(lbDeleteScript(opts(dir, conf2)));
             assert.equal(again.code, 0, again.stderr);
@@ -264,7 +269,7 @@ describe("loadBalancer/scripts", () => {
                 assert.ok(!fs.existsSync(conf(d) + ORIGINAL_SUFFIX));
                 const pid = readPid(d)!;
                 assert.ok(pid, "nginx runs");
-                assert.equal(await until("the LB to answer", () => fetchId(p.http)), "b2\n");
+                assert.equal(await until("the LB to answer", () => fromLb(p.http)), "b2\n");
 
                 // Someone stopped nginx by hand: the next run starts it again without touching the config.
                 process.kill(pid, "SIGTERM");
@@ -280,7 +285,7 @@ describe("loadBalancer/scripts", () => {
                 assert.deepEqual(status(del.stdout), ["removed"]);
                 assert.ok(!fs.existsSync(conf(d)));
                 await until("nginx to stop", async () => processName(pid2) !== "nginx");
-                assert.equal(await fetchId(p.http), undefined);
+                assert.equal(await fromLb(p.http), undefined);
             } finally {
                 fs.rmSync(d, { recursive: true, force: true });
             }

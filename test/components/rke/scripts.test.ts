@@ -3,7 +3,6 @@
 import { strict as assert } from "assert";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
-import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { keyId } from "../../../components/config";
@@ -318,7 +317,7 @@ describe("render: RKE scripts over real SSH (rke and docker test doubles)", func
     });
 
     describe("preflight", () => {
-        let busy: net.Server;
+        // The host's own network namespace holds one listener, its sshd: that port is in use there, others are free.
         let busyPort: number;
         let freeP: number;
         const sshdConfig = () => host.configPath;
@@ -335,12 +334,9 @@ describe("render: RKE scripts over real SSH (rke and docker test doubles)", func
         }));
 
         before(async () => {
-            busy = net.createServer();
-            await new Promise<void>(r => busy.listen(0, "127.0.0.1", () => r()));
-            busyPort = (busy.address() as net.AddressInfo).port;
+            busyPort = host.port;
             freeP = await freePort();
         });
-        after(() => new Promise<void>(r => (busy ? busy.close(() => r()) : r())));
         afterEach(() => installDoubles(host));
 
         it("passes on a healthy node (docker reachable, forwarding allowed, no swap, ports free)", async () => {

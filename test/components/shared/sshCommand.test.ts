@@ -11,6 +11,8 @@ import { SshHost, sshHostUnavailable, startSshHost } from "../../helpers/sshHost
 import { requireTool } from "../../helpers/tools";
 import { HOST_KEYS } from "../../fixtures/hostKeys";
 
+const re = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
 describe("shared/sshCommand: a remote script over the system ssh client, pinned host keys", function () {
     this.timeout(60000);
     let host: SshHost;
@@ -31,7 +33,7 @@ describe("shared/sshCommand: a remote script over the system ssh client, pinned 
     before(async function () {
         requireTool(this, sshHostUnavailable());
         host = await startSshHost({ user: "sshcmd" });
-        jump = await startSshHost({ user: "sshjump" });   // a second sshd (its own port, key and host key)
+        jump = await startSshHost({ user: "sshjump" });   // a second sshd (its own address, key and host key)
     });
     after(async () => {
         await host?.stop();
@@ -51,7 +53,8 @@ describe("shared/sshCommand: a remote script over the system ssh client, pinned 
     it("goes through a jump host, pinning both host keys", async () => {
         const r = await run(hop(), "cat; echo; echo \"via $SSH_CONNECTION\"", "through the bastion", jumpHop());
         assert.equal(r.code, 0, r.stderr);
-        assert.match(r.stdout, /^through the bastion\nvia 127\.0\.0\.1 \d+ 127\.0\.0\.1 \d+\n$/);
+        // The session came from the jump host's address, to the host's address and port.
+        assert.match(r.stdout, new RegExp(`^through the bastion\nvia ${re(jump.address)} \\d+ ${re(host.address)} ${host.port}\n$`));
     });
 
     it("refuses a host whose key is not the pinned one, and says what to check", async () => {
@@ -59,7 +62,7 @@ describe("shared/sshCommand: a remote script over the system ssh client, pinned 
         assert.equal(r.code, 255);
         assert.equal(r.stdout, "", "the remote script never ran");
         assert.match(r.stderr, /Host key verification failed/);
-        assert.match(r.stderr, /ssh to sshcmd-\w+@127\.0\.0\.1:\d+ failed \(above\): .*a host key other than the one pinned in the stack.*npm run ops -- host-keys/);
+        assert.match(r.stderr, new RegExp(`ssh to sshcmd-\\w+@${re(host.address)}:${host.port} failed \\(above\\): .*a host key other than the one pinned in the stack.*npm run ops -- host-keys`));
         const viaBadBastion = await run(hop(), "echo reached", "", jumpHop({ hostKey: HOST_KEYS[3] }));
         assert.equal(viaBadBastion.code, 255);
         assert.equal(viaBadBastion.stdout, "");
@@ -71,7 +74,7 @@ describe("shared/sshCommand: a remote script over the system ssh client, pinned 
         const r = await run(hop({ hostKey: undefined }), "echo reached", "");
         assert.equal(r.code, 0, r.stderr);
         assert.equal(r.stdout, "reached\n");
-        assert.match(r.stderr, /WARNING: not checking the SSH host key of sshcmd-\w+@127\.0\.0\.1:\d+/);
+        assert.match(r.stderr, new RegExp(`WARNING: not checking the SSH host key of sshcmd-\\w+@${re(host.address)}:${host.port}`));
     });
 
     it('"local" runs the same remote script here, under /bin/sh, with the payload on stdin', async () => {

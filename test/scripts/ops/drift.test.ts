@@ -31,6 +31,8 @@ import { HOST_KEYS } from "../../fixtures/hostKeys";
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 const fileLine = (key: string, text: string) => `${key} present ${sha256(text)} ${b64(text)}`;
 const CTX = { stack: "prod", project: "rancher-ha" };
+/** A literal text as a regular expression. */
+const re = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 describe("scripts/ops/drift: comparison", () => {
     const conf = "# Managed by rancher-ha (Pulumi)\nworker_processes auto;\nstream {\n  upstream a { server 192.0.2.11:443; }\n}\n";
@@ -199,6 +201,8 @@ describe("npm run ops -- drift over a real SSH host", function () {
     this.timeout(180000);
     let user: string;
     let host: SshHost;
+    /** The test host's second address: the stack's load balancer. */
+    let lbAddress: string;
     let dir: string;
     let work: string;
     let lbDir: string;
@@ -219,9 +223,9 @@ describe("npm run ops -- drift over a real SSH host", function () {
         const config = {
             "rancher-ha:hostname": "rancher.example.com",
             "rancher-ha:ssh": { user, port: host.port, keyPath: host.privateKeyPath, knownHostsFile: path.join(dir, "known_hosts") },
-            // The LB and the admin host (nodes[0]) are the same sshd: two names, two checks.
-            "rancher-ha:loadBalancer": { address: "localhost", ...lb },
-            "rancher-ha:nodes": ["127.0.0.1", "192.0.2.12", "192.0.2.13"].map(address => ({ address, roles: ["controlplane", "etcd", "worker"] })),
+            // The LB and the admin host (nodes[0]) are the same sshd under two addresses: two checks.
+            "rancher-ha:loadBalancer": { address: lbAddress, ...lb },
+            "rancher-ha:nodes": [host.address, "192.0.2.12", "192.0.2.13"].map(address => ({ address, roles: ["controlplane", "etcd", "worker"] })),
         };
         fs.writeFileSync(path.join(dir, `Pulumi.${name}.yaml`), yaml.dump({ config }));
     }
@@ -255,8 +259,9 @@ describe("npm run ops -- drift over a real SSH host", function () {
     before(async function () {
         requireTool(this, sshHostUnavailable());
         // A user of this run only (the helper adds its run suffix and removes the user on stop()).
-        host = await startSshHost({ user: `drift${process.pid}` });
+        host = await startSshHost({ user: `drift${process.pid}`, extraAddresses: 1 });
         user = host.user;
+        lbAddress = host.addresses[1];
         installOpsDoubles(host);
         installTestDouble(host, "docker", LB_DOCKER_DOUBLE);
         work = path.join(host.home, "rancher-ha");
@@ -265,7 +270,7 @@ describe("npm run ops -- drift over a real SSH host", function () {
         fs.chmodSync(lbDir, 0o755);
         fs.writeFileSync(path.join(dir, "Pulumi.yaml"), "name: rancher-ha\nruntime: nodejs\n");
         fs.writeFileSync(path.join(dir, "known_hosts"), // The test host's real key under both names; the other (unreachable) nodes one of the fixture keys.
-            `[127.0.0.1]:${host.port} ${host.hostKey}\n[localhost]:${host.port} ${host.hostKey}\n*,![127.0.0.1]:${host.port},![localhost]:${host.port} ${HOST_KEYS[1]}\n`);
+            `${host.address} ${host.hostKey}\n${lbAddress} ${host.hostKey}\n*,!${host.address},!${lbAddress} ${HOST_KEYS[1]}\n`);
         writeStack("test", {});
     });
     after(async () => {
@@ -284,7 +289,7 @@ describe("npm run ops -- drift over a real SSH host", function () {
     it("clean: every check matches, exit 0", async () => {
         const r = await run();
         assert.equal(r.code, 0, r.stdout + r.stderr);
-        assert.match(r.stdout, /^ok {4}\[lb \S+@localhost:\d+\] \S+\/nginx\.conf is the stack's/m);
+        assert.match(r.stdout, new RegExp(`^ok {4}\\[lb \\S+@${re(lbAddress)}:${host.port}\\] \\S+/nginx\\.conf is the stack's`, "m"));
         assert.match(r.stdout, /container rancher-ha-lb runs/);
         assert.match(r.stdout, /rancher-cluster\.yml is the stack's\n/);
         assert.match(r.stdout, /rancher-cluster\.rkestate is the one last reported to the stack/);
@@ -311,7 +316,7 @@ describe("npm run ops -- drift over a real SSH host", function () {
         const r = await run();
         assert.equal(r.code, 3, r.stdout + r.stderr);
         assert.match(r.stdout, /DRIFT \[lb \S+\] the nginx container rancher-ha-lb is stopped/);
-        assert.ok(r.stdout.includes(`fix: ssh -p ${host.port} ${user}@localhost 'docker start rancher-ha-lb'`), r.stdout);
+        assert.ok(r.stdout.includes(`fix: ssh -p ${host.port} ${user}@${lbAddress} 'docker start rancher-ha-lb'`), r.stdout);
         setContainer(undefined);
         assert.match((await run()).stdout, /the nginx container rancher-ha-lb does not exist/);
     });
@@ -321,7 +326,7 @@ describe("npm run ops -- drift over a real SSH host", function () {
         fs.writeFileSync(p, fs.readFileSync(p, "utf8").replace(/^cluster_name: .*$/m, "cluster_name: by-hand"));
         const r = await run();
         assert.equal(r.code, 3, r.stdout + r.stderr);
-        assert.match(r.stdout, /DRIFT \[admin \S+@127\.0\.0\.1:\d+\] ~\/rancher-ha\/rancher-cluster\.yml differs from the one the stack renders/);
+        assert.match(r.stdout, new RegExp(`DRIFT \\[admin \\S+@${re(host.address)}:${host.port}\\] ~/rancher-ha/rancher-cluster\\.yml differs from the one the stack renders`));
         assert.match(r.stdout, /^ {4}-cluster_name: by-hand\n {4}\+cluster_name: "?rancher"?$/m);
         assert.match(r.stdout, /fix: pulumi config set --stack test --path rancher-ha:admin\.stateSync/);
     });
@@ -341,10 +346,10 @@ describe("npm run ops -- drift over a real SSH host", function () {
         const doc = yaml.load(fs.readFileSync(path.join(dir, "Pulumi.test.yaml"), "utf8")) as any;
         doc.config["rancher-ha:loadBalancer"].port = 1;
         fs.writeFileSync(path.join(dir, "Pulumi.down.yaml"), yaml.dump(doc));
-        fs.appendFileSync(path.join(dir, "known_hosts"), `[localhost]:1 ${host.hostKey}\n`);
+        fs.appendFileSync(path.join(dir, "known_hosts"), `[${lbAddress}]:1 ${host.hostKey}\n`);
         const r = await run([], "down");
         assert.equal(r.code, 1, r.stdout + r.stderr);
-        assert.match(r.stderr, /rancher-ha ops drift: lb \S+@localhost:1: the check could not run \(exit 255: SSH failed/);
+        assert.match(r.stderr, new RegExp(`rancher-ha ops drift: lb \\S+@${re(lbAddress)}:1: the check could not run \\(exit 255: SSH failed`));
         assert.match(r.stdout, /ok {4}\[admin \S+\] rancher-cluster\.yml is the stack's/);
     });
 
@@ -372,7 +377,7 @@ describe("npm run ops -- drift over a real SSH host", function () {
             const down = await run([], "sys", paths);
             assert.equal(down.code, 3, down.stdout + down.stderr);
             assert.match(down.stdout, /DRIFT \[lb \S+\] nginx is not running \(no nginx master process\)/);
-            assert.ok(down.stdout.includes(`fix: ssh -p ${host.port} ${user}@localhost 'sudo /usr/sbin/nginx -c ${sysConf}'`), down.stdout);
+            assert.ok(down.stdout.includes(`fix: ssh -p ${host.port} ${user}@${lbAddress} 'sudo /usr/sbin/nginx -c ${sysConf}'`), down.stdout);
         } finally {
             proc?.kill("SIGKILL");
         }
