@@ -1,4 +1,5 @@
 // rancher-ha: reads the stack config and wires the stages, in order. No logic lives here.
+import * as pulumi from "@pulumi/pulumi";
 import { loadConfig, nodeSummary } from "./components/config";
 import { NginxLoadBalancer } from "./components/loadBalancer/NginxLoadBalancer";
 import { RkeCluster } from "./components/rke/RkeCluster";
@@ -7,6 +8,7 @@ import { CertManager } from "./components/certManager/CertManager";
 import { Rancher } from "./components/rancher/Rancher";
 import { AgentHostAliases } from "./components/hostAliases/AgentHostAliases";
 import { ClusterDnsHosts } from "./components/hostAliases/ClusterDnsHosts";
+import { RancherSetup } from "./components/rancherSetup/RancherSetup";
 
 const settings = loadConfig();
 
@@ -22,7 +24,7 @@ const rke = settings.distribution === "rke2"
 
 const certManager = new CertManager("cert-manager", {
     version: settings.versions.certManager, tlsSource: settings.tls.source, provider: rke.provider,
-    registry: settings.privateRegistry,
+    registry: settings.privateRegistry, charts: settings.charts,
 }, { dependsOn: [rke] });
 
 // `rke` too: in secret TLS mode CertManager has no children, so depending on it alone would order nothing.
@@ -39,7 +41,17 @@ if (settings.hostAliases.enabled) {
     }
 }
 
+// First-run setup and imported clusters (rancherSetup / importedClusters), after Rancher is ready.
+const setup = settings.rancherSetup.enabled ? new RancherSetup("rancher-setup", {
+    settings: settings.rancherSetup, rancherUrl: rancher.url, bootstrapPassword: rancher.bootstrapPassword,
+    caPem: rancher.caCertPem, caFromCluster: settings.tls.source === "rancher", caChecksum: rancher.caChecksum,
+    kubeconfig: rke.kubeconfig, provider: rke.provider, rancherReady: [rancher],
+}, { dependsOn: [rancher] }) : undefined;
+
 export const rancherUrl = rancher.url;
+export const rancherApiUrl = setup ? pulumi.interpolate`${rancher.url}/v3` : undefined;
+export const adminPassword = setup?.adminPassword;
+export const importedClusterIds = setup?.importedClusterIds;
 export const bootstrapPassword = rancher.bootstrapPassword;
 export const caChecksum = rancher.caChecksum;
 export const kubeconfig = rke.kubeconfig;

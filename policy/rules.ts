@@ -12,6 +12,8 @@ export const TYPES = {
     k8sSecret: "kubernetes:core/v1:Secret",
     helmRelease: "kubernetes:helm.sh/v3:Release",
     helmChartV4: "kubernetes:helm.sh/v4:Chart",
+    rancher2Provider: "pulumi:providers:rancher2",
+    rancher2Bootstrap: "rancher2:index/bootstrap:Bootstrap",
 } as const;
 
 /** Command types that run scripts (create/update/delete, stdin, addPreviousOutputInEnv). */
@@ -194,6 +196,19 @@ export function secretInputPaths(type: string, props: Props): string[][] {
     }
     if (type === TYPES.k8sProvider && present(props.kubeconfig)) {
         paths.push(["kubeconfig"]);
+    }
+    // Rancher's admin token and passwords (first-run setup).
+    const fields: Record<string, string[]> = {
+        [TYPES.rancher2Provider]: ["tokenKey", "secretKey"],
+        [TYPES.rancher2Bootstrap]: ["initialPassword", "password"],
+    };
+    for (const k of fields[type] ?? []) {
+        if (present(props[k])) {
+            paths.push([k]);
+        }
+    }
+    if (HELM_TYPES.includes(type) && isObject(props.repositoryOpts) && present(props.repositoryOpts.password)) {
+        paths.push(["repositoryOpts", "password"]);
     }
     if (type === TYPES.k8sSecret) {
         for (const k of ["data", "stringData"]) {

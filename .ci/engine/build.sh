@@ -43,7 +43,7 @@ command -v node >/dev/null || die "node is needed to read $lockfile"
 # ---- versions: the lockfile is the only place they are written --------------------------------------------
 eval "$(node -e '
   const pk = require(process.argv[1]).packages || {};
-  for (const [v, n] of [["PULUMI","pulumi"],["COMMAND","command"],["KUBERNETES","kubernetes"],["TLS","tls"]]) {
+  for (const [v, n] of [["PULUMI","pulumi"],["COMMAND","command"],["KUBERNETES","kubernetes"],["TLS","tls"],["RANCHER2","rancher2"]]) {
     const p = pk["node_modules/@pulumi/" + n];
     if (!p || !/^[0-9]+\.[0-9]+\.[0-9]+$/.test(p.version)) { console.error("no exact @pulumi/" + n + " in lockfile"); process.exit(1); }
     console.log(v + "_VERSION=" + p.version);
@@ -68,7 +68,7 @@ export GOWORK=off GOFLAGS=-mod=mod GO111MODULE=on
 proxy=$(go env GOPROXY); proxy=${proxy%,direct}; proxy=${proxy%|direct}; [ -z "$proxy" ] || export GOPROXY=$proxy
 go_id=$(go env GOVERSION GOOS GOARCH | tr '\n' ' ')
 hash=$( { printf '%s\n' "pulumi=$PULUMI_VERSION" "command=$COMMAND_VERSION" "kubernetes=$KUBERNETES_VERSION" \
-            "tls=$TLS_VERSION" "go=$go_id"; cat "${BASH_SOURCE[0]}"; } | sha256sum | cut -c1-16)
+            "tls=$TLS_VERSION" "rancher2=$RANCHER2_VERSION" "go=$go_id"; cat "${BASH_SOURCE[0]}"; } | sha256sum | cut -c1-16)
 out=$cache_root/$hash
 mkdir -p "$cache_root"
 
@@ -85,7 +85,7 @@ t_start=$(date +%s)
 work=$cache_root/.work/$hash # wrapper modules and logs; kept for inspection, rebuilt per piece on each try
 mkdir -p "$out/bin" "$out/.done" "$work"
 printf '%s\n' "PULUMI_VERSION=$PULUMI_VERSION" "COMMAND_VERSION=$COMMAND_VERSION" \
-  "KUBERNETES_VERSION=$KUBERNETES_VERSION" "TLS_VERSION=$TLS_VERSION" >"$out/versions.env" # read by env.sh
+  "KUBERNETES_VERSION=$KUBERNETES_VERSION" "TLS_VERSION=$TLS_VERSION" "RANCHER2_VERSION=$RANCHER2_VERSION" >"$out/versions.env" # read by env.sh
 rm -f "$out/MISSING" "$work"/*.missing
 log "building into $out (go $go_id; jobs=$jobs)"
 
@@ -217,6 +217,13 @@ piece_tls() {
     cmd/pulumi-resource-tls "-X $m/pkg/version.Version=$TLS_VERSION" "" yes ""
 }
 
+# rancherSetup (first-run setup, imported clusters): a bridged Terraform provider, module path by major version.
+piece_rancher2() {
+  local m=github.com/pulumi/pulumi-rancher2/provider/v${RANCHER2_VERSION%%.*}
+  build_piece rancher2 pulumi-resource-rancher2 $m "v$RANCHER2_VERSION $(pseudo_version "rancher2@$RANCHER2_VERSION")" \
+    cmd/pulumi-resource-rancher2 "-X $m/pkg/version.Version=$RANCHER2_VERSION" "" no ""
+}
+
 # The release archives ship the dynamic-provider shim next to the CLI; it comes with the sdk/v3 module.
 piece_nodejs-dynamic-provider() {
   local dl=$work/sdk.dl.json e=$work/sdk.err
@@ -226,7 +233,7 @@ piece_nodejs-dynamic-provider() {
 }
 
 # Heaviest first, so the long CLI compile overlaps with the rest.
-pieces="pulumi kubernetes pulumi-language-nodejs tls command nodejs-dynamic-provider"
+pieces="pulumi kubernetes pulumi-language-nodejs tls command rancher2 nodejs-dynamic-provider"
 declare -A pid_of=() rc_of=()
 run_piece() {
   local p=$1

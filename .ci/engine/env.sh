@@ -22,7 +22,7 @@ rancher_ha_engine_env() {
     return 1
   fi
   dir=$(cd "$dir" && pwd)
-  local PULUMI_VERSION="" COMMAND_VERSION="" KUBERNETES_VERSION="" TLS_VERSION=""
+  local PULUMI_VERSION="" COMMAND_VERSION="" KUBERNETES_VERSION="" TLS_VERSION="" RANCHER2_VERSION=""
   # shellcheck disable=SC1091
   . "$dir/versions.env"
 
@@ -57,7 +57,7 @@ rancher_ha_engine_env() {
     echo "env.sh: note: $(cat "$dir/DEVIATIONS")" >&2
   fi
 
-  for plugin in "command:$COMMAND_VERSION" "kubernetes:$KUBERNETES_VERSION" "tls:$TLS_VERSION"; do
+  for plugin in "command:$COMMAND_VERSION" "kubernetes:$KUBERNETES_VERSION" "tls:$TLS_VERSION" "rancher2:$RANCHER2_VERSION"; do
     name=${plugin%%:*}; version=${plugin#*:}; bin=$dir/bin/pulumi-resource-$name
     if [ ! -x "$bin" ]; then missing="$missing $name"; continue; fi
     if ! pulumi plugin install resource "$name" "$version" --file "$bin" --non-interactive >"$home/plugin-install-$name.log" 2>&1; then
@@ -68,7 +68,7 @@ rancher_ha_engine_env() {
   done
 
   ls_json=$(pulumi plugin ls --json 2>&1) || { echo "env.sh: pulumi plugin ls failed: $ls_json" >&2; return 1; }
-  for plugin in "command:$COMMAND_VERSION" "kubernetes:$KUBERNETES_VERSION" "tls:$TLS_VERSION"; do
+  for plugin in "command:$COMMAND_VERSION" "kubernetes:$KUBERNETES_VERSION" "tls:$TLS_VERSION" "rancher2:$RANCHER2_VERSION"; do
     name=${plugin%%:*}; version=${plugin#*:}
     case " $missing " in *" $name "*) continue ;; esac
     if ! printf '%s' "$ls_json" | node -e '

@@ -2,9 +2,9 @@
 // In `secret` mode the certificate is brought in as a Secret, so this stage installs nothing.
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import { PrivateRegistry, TlsSource } from "../config";
+import { ChartSources, PrivateRegistry, TlsSource } from "../config";
 import { certManagerRelease } from "./release";
-import { chartRegistry, helmReleaseArgs } from "../shared/helm";
+import { chartAuth, chartRegistry, helmReleaseArgs } from "../shared/helm";
 import { registryPullSecret } from "../shared/RegistryPullSecret";
 
 export interface CertManagerArgs {
@@ -18,6 +18,8 @@ export interface CertManagerArgs {
     registry?: PrivateRegistry;
     /** Seconds Helm waits for the deployments and the startup API check job. Default 600. */
     timeoutSeconds?: number;
+    /** The operator's chart repositories (charts.certManager and its login). Default: https://charts.jetstack.io. */
+    charts?: ChartSources;
 }
 
 /**
@@ -33,7 +35,7 @@ export class CertManager extends pulumi.ComponentResource {
     constructor(name: string, args: CertManagerArgs, opts?: pulumi.ComponentResourceOptions) {
         super("rancher-ha:certManager:CertManager", name, {}, opts);
         const registry = chartRegistry(args.registry);
-        const spec = certManagerRelease(args.version, args.tlsSource, registry);
+        const spec = certManagerRelease(args.version, args.tlsSource, registry, args.charts?.certManager);
         this.installed = spec !== undefined;
         if (spec) {
             const childOpts = { parent: this, provider: args.provider };
@@ -42,7 +44,7 @@ export class CertManager extends pulumi.ComponentResource {
             }, childOpts);
             const pullSecret = registryPullSecret(`${name}-registry`, spec.namespace, registry, args.registry, childOpts, namespace);
             this.release = new k8s.helm.v3.Release(name, {
-                ...helmReleaseArgs(spec, namespace.metadata.name),
+                ...helmReleaseArgs(spec, namespace.metadata.name, chartAuth(args.charts)),
                 values: spec.values,
                 // Wait for the deployments and the post-install startupapicheck job, which succeeds only when the
                 // webhook admits cert-manager resources: Rancher's chart creates an Issuer right after.

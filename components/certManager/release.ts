@@ -1,6 +1,6 @@
 // The cert-manager release: chart, version and values (CRDs, images from the private registry). Pure.
 import type { TlsSource } from "../config/types";
-import { ChartRegistry, HelmReleaseSpec, versionAtLeast } from "../shared/helm";
+import { chartFrom, ChartRegistry, HelmReleaseSpec, versionAtLeast } from "../shared/helm";
 
 export const CERT_MANAGER_CHART_REPO = "https://charts.jetstack.io";
 export const CERT_MANAGER_NAMESPACE = "cert-manager";
@@ -68,12 +68,13 @@ export function needsCertManager(source: TlsSource): boolean {
 }
 
 /** The cert-manager release, or undefined when the TLS source needs none. */
-export function certManagerRelease(version: string, tlsSource: TlsSource, registry: ChartRegistry): HelmReleaseSpec | undefined {
+export function certManagerRelease(version: string, tlsSource: TlsSource, registry: ChartRegistry,
+    chartRepository: string = CERT_MANAGER_CHART_REPO): HelmReleaseSpec | undefined {
     if (!needsCertManager(tlsSource)) {
         return undefined;
     }
     return {
-        name: "cert-manager", namespace: CERT_MANAGER_NAMESPACE, chart: "cert-manager", repo: CERT_MANAGER_CHART_REPO,
+        name: "cert-manager", namespace: CERT_MANAGER_NAMESPACE, ...chartFrom(chartRepository, "cert-manager"),
         version, values: certManagerValues({ version, registry: registry.url, imagePullSecret: registry.pullSecret }),
     };
 }

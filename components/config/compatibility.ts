@@ -4,7 +4,7 @@
 //
 // Only bounds read in a source are here: a Rancher line without a verified row is not checked (and says so).
 
-import type { Distribution } from "./types";
+import type { Distribution, RancherChannel } from "./types";
 
 export type { Distribution };
 
@@ -33,27 +33,37 @@ interface RancherLine {
     /** A version of this line to suggest. */
     example: string;
     source: string;
+    /**
+     * The last community (non-Prime) patch of the line; later patches are Rancher Prime releases (chart in the Prime
+     * repository, images on registry.rancher.com). Unset for the newest line, whose releases are all community.
+     */
+    lastCommunity?: string;
 }
 
 /** Rancher chart lines (shared/reference/facts-2026-12.md: each chart's Chart.yaml kubeVersion at the tag). */
 export const RANCHER_LINES: RancherLine[] = [
     // rancher/rancher chart/Chart.yaml at v2.8.x: kubeVersion "< 1.29.0-0".
-    { line: minor(2, 8), kubeBelow: minor(1, 29), rke1: true, eol: "2025-06", example: "2.8.x", source: "rancher chart v2.8.x Chart.yaml" },
+    { line: minor(2, 8), kubeBelow: minor(1, 29), rke1: true, eol: "2025-06", example: "2.8.x", source: "rancher chart v2.8.x Chart.yaml", lastCommunity: "2.8.5" },
     // v2.9.2: "< 1.31.0-0".
-    { line: minor(2, 9), kubeBelow: minor(1, 31), rke1: true, eol: "2025-10", example: "2.9.2", source: "rancher chart v2.9.2 Chart.yaml" },
+    { line: minor(2, 9), kubeBelow: minor(1, 31), rke1: true, eol: "2025-10", example: "2.9.2", source: "rancher chart v2.9.2 Chart.yaml", lastCommunity: "2.9.3" },
     // v2.10.0-v2.10.12: "< 1.32.0-0" (EOL 2026-06, shared/reference/facts-2026-12.md).
-    { line: minor(2, 10), kubeBelow: minor(1, 32), rke1: true, eol: "2026-06", example: "2.10.12", source: "rancher chart v2.10.12 Chart.yaml" },
+    { line: minor(2, 10), kubeBelow: minor(1, 32), rke1: true, eol: "2026-06", example: "2.10.12", source: "rancher chart v2.10.12 Chart.yaml", lastCommunity: "2.10.3" },
     // v2.11.16: "< 1.33.0-0"; 2.11 is the last line that runs on RKE1 (EOL 2026-10).
-    { line: minor(2, 11), kubeBelow: minor(1, 33), rke1: true, eol: "2026-10", example: "2.11.16", source: "rancher chart v2.11.16 Chart.yaml; Rancher support matrix" },
+    { line: minor(2, 11), kubeBelow: minor(1, 33), rke1: true, eol: "2026-10", example: "2.11.16", source: "rancher chart v2.11.16 Chart.yaml; Rancher support matrix", lastCommunity: "2.11.3" },
     // v2.12.0-v2.12.12: "< 1.34.0-0"; the first line whose pre-upgrade hook refuses RKE1 (rancher#51003).
-    { line: minor(2, 12), kubeBelow: minor(1, 34), rke1: false, example: "2.12.12", source: "rancher chart v2.12.12 Chart.yaml; rancher#51003" },
+    { line: minor(2, 12), kubeBelow: minor(1, 34), rke1: false, example: "2.12.12", source: "rancher chart v2.12.12 Chart.yaml; rancher#51003", lastCommunity: "2.12.3" },
     // v2.13.0-v2.13.8: "< 1.35.0-0".
-    { line: minor(2, 13), kubeBelow: minor(1, 35), rke1: false, example: "2.13.8", source: "rancher chart v2.13.8 Chart.yaml" },
+    { line: minor(2, 13), kubeBelow: minor(1, 35), rke1: false, example: "2.13.8", source: "rancher chart v2.13.8 Chart.yaml", lastCommunity: "2.13.3" },
     // v2.14.4: "< 1.36.0-0"; from 2.12 a pre-upgrade hook refuses RKE1 (rancher#51003).
-    { line: minor(2, 14), kubeBelow: minor(1, 36), rke1: false, example: "2.14.4", source: "rancher chart v2.14.4 Chart.yaml; rancher#51003" },
+    { line: minor(2, 14), kubeBelow: minor(1, 36), rke1: false, example: "2.14.4", source: "rancher chart v2.14.4 Chart.yaml; rancher#51003", lastCommunity: "2.14.3" },
     // v2.15.0: "< 1.37.0-0"; warns below cert-manager 1.15.
     { line: minor(2, 15), kubeBelow: minor(1, 37), rke1: false, example: "2.15.0", source: "rancher chart v2.15.0 Chart.yaml" },
 ];
+
+// lastCommunity: once a Rancher minor is out, new patches of the older lines are Prime-only (maintainer, rancher#46614);
+// the last community patch of each line is its last tag before the next minor's .0 (tag dates in rancher/rancher),
+// which matches rancher#49334 (2.8.5 is 2.8's last community release) and rancher#48149 (no 2.9.4 in the community
+// repositories). The newest line (2.15) is all community; when 2.16 ships, 2.15 gets its lastCommunity.
 
 /** Rancher 2.12 and later cannot run on an RKE1 local cluster (API aggregation is mandatory; rancher#51003). */
 export const RANCHER_FIRST_WITHOUT_RKE1 = minor(2, 12);
@@ -157,4 +167,58 @@ export function compatibilityProblems(c: CompatInput): CompatResult {
         warnings.push(`versions.certManager: cert-manager ${show(cm)} is past its end of life (${cmLine.eol})`);
     }
     return { errors, warnings };
+}
+
+
+export interface RancherChannelChoice {
+    channel: RancherChannel;
+    /** `rancher.chartRepo: ...` when the given channel cannot serve the version. */
+    error?: string;
+    /** Said on every run when the channel was chosen for the version, not given. */
+    note?: string;
+}
+
+/**
+ * The chart channel for a Rancher version. Given one is kept (and refused when it cannot have the version); else a
+ * Prime-only patch takes `prime`, an older line's community patch `stable`, the newest line `latest` (a new minor
+ * reaches `stable` only weeks after its release, rancher#43780).
+ */
+export function rancherChannelFor(version: string, given?: RancherChannel): RancherChannelChoice {
+    const m = minorOf(version);
+    const line = RANCHER_LINES.find(l => l.line === m);
+    const prime = line?.lastCommunity !== undefined && compareVersions(version, line.lastCommunity) > 0;
+    if (given !== undefined) {
+        if (given !== "prime" && prime) {
+            return {
+                channel: given,
+                error: `rancher.chartRepo: Rancher ${version} is a Rancher Prime release (community builds of ${show(m!)} ` +
+                    `end at ${line!.lastCommunity}; later patches are Prime-only, rancher#46614), so the ${given} repository ` +
+                    `does not have it; set rancher.chartRepo: prime (chart from charts.rancher.com, images from ` +
+                    `registry.rancher.com), or versions.rancher: ${line!.lastCommunity}`,
+            };
+        }
+        return { channel: given };
+    }
+    if (prime) {
+        return {
+            channel: "prime",
+            note: `versions.rancher: ${version} is a Rancher Prime release (community builds of ${show(m!)} end at ` +
+                `${line!.lastCommunity}, rancher#46614), so its chart comes from Rancher Prime (charts.rancher.com) and its ` +
+                "images from registry.rancher.com; set rancher.chartRepo: prime to say so, or a community version",
+        };
+    }
+    const newest = Math.max(...RANCHER_LINES.map(l => l.line));
+    return { channel: m !== undefined && m >= newest ? "latest" : "stable" };
+}
+
+/** -1, 0 or 1: a compared with b, both x.y.z (a leading v and a pre-release suffix ignored). */
+function compareVersions(a: string, b: string): number {
+    const pa = versionParts(a) ?? [0, 0, 0];
+    const pb = versionParts(b) ?? [0, 0, 0];
+    for (let i = 0; i < 3; i++) {
+        if (pa[i] !== pb[i]) {
+            return pa[i] > pb[i] ? 1 : -1;
+        }
+    }
+    return 0;
 }

@@ -8,6 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { parseConfig, ParseOptions, ParseResult } from "./parse";
 import { ConfigError } from "./reader";
 import { NodeSettings, Role, SECRET_KEYS, StackSettings } from "./types";
+import { kubeconfigSecretKeys } from "./sections/rancherSetup";
 
 export * from "./types";
 export { ConfigError } from "./reader";
@@ -33,6 +34,13 @@ export function loadConfig(opts: ParseOptions = {}): StackSettings {
         if (k.startsWith(`${project}:`)) {
             const name = k.slice(project.length + 1);
             raw[name] = SECRET_KEYS.includes(name) ? v : parseConfigValue(v);
+        }
+    }
+    // Secret keys the stack names itself (importedClusters[].kubeconfigSecret): text, never parsed as JSON.
+    for (const name of kubeconfigSecretKeys(raw)) {
+        const v = pulumi.runtime.allConfig()[`${project}:${name}`];
+        if (v !== undefined) {
+            raw[name] = v;
         }
     }
     let parsed: ParseResult;

@@ -13,6 +13,8 @@ import { parseSnapshots } from "./sections/etcdSnapshots";
 import { parseLoadBalancer } from "./sections/loadBalancer";
 import { parseNodes } from "./sections/nodes";
 import { parseRancher } from "./sections/rancher";
+import { airGapProblems, parseCharts } from "./sections/charts";
+import { parseRancherSetup } from "./sections/rancherSetup";
 import { parseRegistry } from "./sections/registry";
 import { parseRkeOverrides } from "./sections/rkeOverrides";
 import { parseTls } from "./sections/tls";
@@ -87,7 +89,10 @@ function parseStack(r: ConfigReader, raw: Record<string, unknown>): StackSetting
     const tls = parseTls(r, raw);
     const cluster = parseCluster(r, raw, distribution, versions.kubernetes);
     const ingressClass = cluster.ingressProvider === "traefik" ? DEFAULTS.rancher.traefikIngressClass : DEFAULTS.rancher.nginxIngressClass;
-    const rancher = parseRancher(r, raw, nodes, ingressClass);
+    const rancher = parseRancher(r, raw, nodes, ingressClass, versions.rancher);
+    const charts = parseCharts(r, raw);
+    const rancherSetup = parseRancherSetup(r, raw);
+    const airGapped = r.bool(raw, "airGapped", "airGapped") ?? false;
     const privateRegistry = parseRegistry(r, raw);
     const etcdSnapshots = parseSnapshots(r, raw);
     const rkeOverrides = rke2 ? undefined : parseRkeOverrides(r, raw);
@@ -135,11 +140,16 @@ function parseStack(r: ConfigReader, raw: Record<string, unknown>): StackSetting
     compat.errors.forEach(e => r.problem(e));
     compat.warnings.forEach(w => r.warn(w));
 
-    if (r.errorCount > 0 || !hostname || !lb || !admin) {
+    if (!hostname || !lb || !admin) {
         return undefined;
     }
-    return {
+    const settings: StackSettings = {
         distribution, hostname, nodes, loadBalancer: lb, admin, versions, tls, rancher, privateRegistry, bastion,
-        etcdSnapshots, cluster, hostAliases, nodeSize, rkeOverrides, rke2: rke2Settings,
+        etcdSnapshots, cluster, hostAliases, nodeSize, rkeOverrides, rke2: rke2Settings, charts, airGapped, rancherSetup,
     };
+    if (airGapped) {
+        // What would still reach out, checked on the whole stack (sections/charts.ts owns the rules).
+        airGapProblems(settings).forEach(p => r.err(p.key, p.message));
+    }
+    return r.errorCount > 0 ? undefined : settings;
 }

@@ -6,6 +6,8 @@ export const ROLES: readonly Role[] = ["controlplane", "etcd", "worker"];
 export type TlsSource = "rancher" | "letsEncrypt" | "secret";
 export type LbMode = "docker" | "system";
 export type NodeSize = "S" | "M" | "L" | "XL";
+/** Where the Rancher chart comes from: the community repositories (stable, latest, alpha) or Rancher Prime. */
+export type RancherChannel = "stable" | "latest" | "alpha" | "prime";
 /** Which Kubernetes distribution runs Rancher's cluster: RKE1 (`rke up`, end of life) or RKE2 (server by server). */
 export type Distribution = "rke" | "rke2";
 export const DISTRIBUTIONS: readonly Distribution[] = ["rke", "rke2"];
@@ -106,7 +108,8 @@ export interface TlsSettings {
 
 export interface RancherSettings {
     replicas: number;
-    chartRepo: "stable" | "latest" | "alpha";
+    /** rancher.chartRepo, else chosen for the version (compatibility.ts rancherChannelFor). */
+    chartRepo: RancherChannel;
     /** Given by the user (secret) or undefined: then a random one is generated. */
     bootstrapPassword?: pulumi.Output<string>;
     /** The chart's antiAffinity: `preferred` lets two replicas share a node, `required` never does. */
@@ -218,6 +221,50 @@ export interface StackSettings {
     rkeOverrides?: Record<string, unknown>;
     /** Set exactly when distribution is rke2. */
     rke2?: Rke2Settings;
+    /** The operator's own chart repositories (the `charts` section), when set. */
+    charts?: ChartSources;
+    /** airGapped: nothing reaches the internet; every image, chart and release file comes from the operator's copies. */
+    airGapped: boolean;
+    /** Rancher's first-run setup and the clusters to import (rancherSetup, importedClusters). */
+    rancherSetup: RancherSetupSettings;
+}
+
+/** Rancher's first-run setup, done through the rancher2 provider once the release is ready. */
+export interface RancherSetupSettings {
+    /** rancherSetup.enabled, or implied by importedClusters. Default false. */
+    enabled: boolean;
+    /** The admin password after setup: the secret adminPassword, else generated once and kept in state. */
+    adminPassword?: pulumi.Output<string>;
+    /** Rancher's telemetry-opt setting (rancherSetup.telemetry). Default false (out). */
+    telemetry: boolean;
+    /** Existing clusters to import into Rancher, in the stack's order. */
+    importedClusters: ImportedClusterSettings[];
+}
+
+export interface ImportedClusterSettings {
+    /** The cluster's name in Rancher (lower-case DNS label). */
+    name: string;
+    /** The cluster's own kubeconfig (secret): from kubeconfigPath, or the secret config key kubeconfigSecret names. */
+    kubeconfig: pulumi.Output<string>;
+    description?: string;
+    labels: Record<string, string>;
+    /** Seconds to wait until Rancher reports the cluster Active. Default 600. */
+    activeTimeoutSeconds: number;
+    /** Removing the entry also deletes Rancher's agents from the cluster (cattle-system). Default false. */
+    cleanupAgentsOnRemove: boolean;
+}
+
+/** A chart repository: `https://...` (a Helm repository) or `oci://...` (an OCI registry path holding the chart). */
+export interface ChartSources {
+    /** Repository of the Rancher chart (instead of rancher.chartRepo). */
+    rancher?: string;
+    /** Repository of the cert-manager chart (instead of https://charts.jetstack.io). */
+    certManager?: string;
+    /** Login for the repositories (charts.user + the secret chartRepositoryPassword). */
+    user?: string;
+    password?: pulumi.Output<string>;
+    /** CA bundle of the repositories' TLS certificates, a file on the machine running Pulumi (charts.caFile). */
+    caFile?: string;
 }
 
 /** Defaults a user would expect; documented in the README config table. */
@@ -290,6 +337,6 @@ export const SIZING: Record<NodeSize, { clusters: number; nodes: number; vcpu: n
 /** Config keys that hold secrets: always read as pulumi secrets, never logged. */
 export const SECRET_KEYS = [
     "sshPrivateKey", "tlsCert", "tlsKey", "tlsCaCert", "bootstrapPassword", "privateRegistryPassword", "etcdS3SecretKey",
-    "additionalTrustedCas", "rke2Token",
+    "additionalTrustedCas", "rke2Token", "chartRepositoryPassword", "adminPassword",
 ];
 

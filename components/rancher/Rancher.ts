@@ -10,7 +10,7 @@ import {
     ADDITIONAL_CA_SECRET, ADDITIONAL_CA_SECRET_KEY, additionalCasPem, bootstrapPasswordFrom, caRestartPatch, RANCHER_DEPLOYMENT_NAME,
     RANCHER_NAMESPACE, rancherChart, rancherRelease, rancherReleaseInput,
 } from "./release";
-import { chartRegistry, helmReleaseArgs } from "../shared/helm";
+import { chartAuth, chartRegistry, helmReleaseArgs } from "../shared/helm";
 import { sha256 } from "../shared/shell";
 
 export interface RancherArgs {
@@ -18,7 +18,7 @@ export interface RancherArgs {
      * From the stack settings: hostname, versions.rancher, tls, rancher (replicas, chartRepo, bootstrapPassword, the
      * chart settings, additionalTrustedCas), privateRegistry.
      */
-    settings: Pick<StackSettings, "hostname" | "versions" | "tls" | "rancher" | "privateRegistry">;
+    settings: Pick<StackSettings, "hostname" | "versions" | "tls" | "rancher" | "privateRegistry"> & Partial<Pick<StackSettings, "charts" | "airGapped">>;
     /** The RKE cluster's kubernetes provider (server-side apply on, the @pulumi/kubernetes v4 default). */
     provider: k8s.Provider;
     /** Seconds Helm waits for Rancher's rollout (image pulls on fresh nodes take a while). Default 900. */
@@ -38,6 +38,8 @@ export class Rancher extends pulumi.ComponentResource {
      * without such a CA.
      */
     readonly caRestart?: k8s.apps.v1.DeploymentPatch;
+    /** Rancher's CA when private (tls.source secret with a CA): what clients of Rancher's API must trust. */
+    readonly caCertPem: pulumi.Output<string | undefined>;
 
     constructor(name: string, args: RancherArgs, opts?: pulumi.ComponentResourceOptions) {
         super("rancher-ha:rancher:Rancher", name, {}, opts);
@@ -52,14 +54,17 @@ export class Rancher extends pulumi.ComponentResource {
 
         const prerequisites: pulumi.Resource[] = [namespace];
         let caChecksum: pulumi.Output<string | undefined> = pulumi.output(undefined);
+        let caCertPem: pulumi.Output<string | undefined> = pulumi.output(undefined);
         if (s.tls.source === "secret") {
             const certs = new RancherTls(`${name}-tls`, {
                 hostname: s.hostname, tls: s.tls, namespace, provider: args.provider,
             }, { parent: this });
             prerequisites.push(...certs.secrets);
             caChecksum = certs.caChecksum;
+            caCertPem = certs.caCertPem;
         }
         this.caChecksum = caChecksum;
+        this.caCertPem = caCertPem;
 
         let additionalChecksum: pulumi.Output<string | undefined> = pulumi.output(undefined);
         if (s.rancher.additionalTrustedCas !== undefined) {
@@ -83,7 +88,7 @@ export class Rancher extends pulumi.ComponentResource {
         const spec = rancherChart(input);
         this.release = new k8s.helm.v3.Release(name, {
             // The release name is the chart's fullname: it names the `rancher` deployment that hostAliases patch.
-            ...helmReleaseArgs(spec, namespace.metadata.name),
+            ...helmReleaseArgs(spec, namespace.metadata.name, chartAuth(s.charts)),
             // Holds the bootstrap password.
             values: pulumi.secret(this.bootstrapPassword.apply(password => rancherRelease(input, password).values)),
             skipAwait: false,

@@ -1,8 +1,8 @@
 // The Rancher release: chart, version and values, plus Rancher's private-CA contract (the tls-ca `cacerts.pem`
 // text and the checksum agents compare it with) and the bootstrap password rule. Pure.
 import * as crypto from "crypto";
-import type { StackSettings, TlsSource } from "../config/types";
-import { ChartRegistry, HelmReleaseSpec, versionAtLeast } from "../shared/helm";
+import type { RancherChannel, StackSettings, TlsSource } from "../config/types";
+import { chartFrom, ChartRegistry, HelmReleaseSpec, versionAtLeast } from "../shared/helm";
 import { sha256 } from "../shared/shell";
 
 export const RANCHER_NAMESPACE = "cattle-system";
@@ -16,11 +16,14 @@ export const ADDITIONAL_CA_SECRET_KEY = "ca-additional.pem";
 /** The chart's deployment (the release name is its fullname). */
 export const RANCHER_DEPLOYMENT_NAME = "rancher";
 
-export type RancherChannel = "stable" | "latest" | "alpha";
+/** Rancher Prime's chart repository; its images are on PRIME_REGISTRY. */
+export const PRIME_CHART_REPO = "https://charts.rancher.com/server-charts/prime";
+/** Where Rancher Prime's images are (the community images stop at a line's last community patch, rancher#49334). */
+export const PRIME_REGISTRY = "registry.rancher.com";
 
 /** The Rancher chart repository of a channel (the seed uses `stable`). */
 export function rancherChartRepo(channel: RancherChannel): string {
-    return `https://releases.rancher.com/server-charts/${channel}`;
+    return channel === "prime" ? PRIME_CHART_REPO : `https://releases.rancher.com/server-charts/${channel}`;
 }
 
 export interface RancherValuesInput {
@@ -53,6 +56,8 @@ export interface RancherValuesInput {
     postDeleteIgnoreTimeoutError?: boolean;
     /** The tls-ca-additional Secret exists: Rancher trusts those CAs too. Default false. */
     additionalTrustedCas?: boolean;
+    /** Air-gapped: Rancher uses the system charts bundled in its image instead of fetching them. Default false. */
+    useBundledSystemChart?: boolean;
 }
 
 export function rancherValues(input: RancherValuesInput): Record<string, unknown> {
@@ -84,6 +89,9 @@ export function rancherValues(input: RancherValuesInput): Record<string, unknown
     };
     if (input.additionalTrustedCas) {
         values.additionalTrustedCAs = true;
+    }
+    if (input.useBundledSystemChart) {
+        values.useBundledSystemChart = true;
     }
     if (input.auditLogLevel !== undefined) {
         if (versionAtLeast(input.version, "2.12.0")) {
@@ -210,14 +218,21 @@ export interface RancherReleaseInput {
     replicas: number;
     tls: { source: TlsSource; letsEncryptEmail?: string; letsEncryptEnvironment?: "production" | "staging"; privateCa: boolean };
     registry: ChartRegistry;
+    /** The operator's repository for the chart (charts.rancher): wins over the channel's. */
+    chartRepository?: string;
     /** The chart values from the rancher settings (see RancherValuesInput). */
     chart: Pick<RancherValuesInput, "ingressClass" | "antiAffinity" | "includeDefaultExtraAnnotations"
-        | "systemRegistryInheritsPullSecrets" | "auditLogLevel" | "postDeleteIgnoreTimeoutError" | "additionalTrustedCas">;
+        | "systemRegistryInheritsPullSecrets" | "auditLogLevel" | "postDeleteIgnoreTimeoutError" | "additionalTrustedCas"
+        | "useBundledSystemChart">;
 }
 
 /** The Rancher chart and release name, without the values (which hold the bootstrap password). */
 export function rancherChart(input: RancherReleaseInput): Omit<HelmReleaseSpec, "values"> {
-    return { name: "rancher", namespace: RANCHER_NAMESPACE, chart: "rancher", repo: rancherChartRepo(input.channel), version: input.version };
+    return {
+        name: "rancher", namespace: RANCHER_NAMESPACE,
+        ...chartFrom(input.chartRepository ?? rancherChartRepo(input.channel), "rancher"),
+        version: input.version,
+    };
 }
 
 /** The Rancher release; the values hold the bootstrap password, so the caller keeps them secret. */
@@ -232,7 +247,8 @@ export function rancherRelease(input: RancherReleaseInput, bootstrapPassword: st
             letsEncryptEnvironment: input.tls.letsEncryptEnvironment,
             privateCa: input.tls.privateCa,
             bootstrapPassword,
-            registry: input.registry.url,
+            // Prime images are on registry.rancher.com, unless the site mirrors them into its own registry.
+            registry: input.registry.url ?? (input.channel === "prime" ? PRIME_REGISTRY : undefined),
             imagePullSecret: input.registry.pullSecret,
             version: input.version,
             ...input.chart,
@@ -242,7 +258,8 @@ export function rancherRelease(input: RancherReleaseInput, bootstrapPassword: st
 
 /** The Rancher release's inputs from the stack settings. */
 export function rancherReleaseInput(
-    s: Pick<StackSettings, "hostname" | "versions" | "tls" | "rancher">, registry: ChartRegistry,
+    s: Pick<StackSettings, "hostname" | "versions" | "tls" | "rancher"> & Partial<Pick<StackSettings, "charts" | "airGapped">>,
+    registry: ChartRegistry,
 ): RancherReleaseInput {
     return {
         hostname: s.hostname, version: s.versions.rancher, channel: s.rancher.chartRepo, replicas: s.rancher.replicas,
@@ -251,6 +268,7 @@ export function rancherReleaseInput(
             letsEncryptEnvironment: s.tls.letsEncryptEnvironment, privateCa: s.tls.privateCa,
         },
         registry,
+        chartRepository: s.charts?.rancher,
         chart: {
             ingressClass: s.rancher.ingressClassName,
             antiAffinity: s.rancher.antiAffinity,
@@ -259,6 +277,7 @@ export function rancherReleaseInput(
             auditLogLevel: s.rancher.auditLogLevel,
             postDeleteIgnoreTimeoutError: s.rancher.postDeleteIgnoreTimeoutError,
             additionalTrustedCas: s.rancher.additionalTrustedCas !== undefined,
+            useBundledSystemChart: s.airGapped === true,
         },
     };
 }

@@ -21,16 +21,18 @@ import * as command from "@pulumi/command";
 import * as k8s from "@pulumi/kubernetes";
 import * as tls from "@pulumi/tls";
 import { NodeSettings, Rke2Settings, StackSettings } from "../config";
-import { rke2NodeKind } from "../config/sections/rke2";
 import { sshConnection } from "../shared/ssh";
 import { clusterIdentifier, kubeApiServerUrl, pointKubeconfigAt } from "../shared/kubeconfig";
-import { Rke2ClusterInput, Rke2NodeInput, rke2NodeConfigYaml, rke2RegistriesYaml } from "./configYaml";
-import { parseRke2NodeOutput, rke2NodeBundle, Rke2NodeScriptArgs, rke2NodeScript, rke2RemoveNodeScript } from "./scripts";
+import { Rke2ClusterInput, rke2NodeConfigYaml } from "./configYaml";
+import { parseRke2NodeOutput, rke2NodeBundle, rke2NodeScript } from "./scripts";
 import { rke2TokenFrom } from "./token";
-import { NODE_REMOVAL_MARKER, rke2ClusterRecordScripts } from "./record";
+import { rke2ClusterRecordScripts } from "./record";
+import {
+    RKE2_ARTIFACTS_REMOTE_PATH, rke2ClusterInputFor, rke2NodeDeleteScript, rke2NodeInputFor, rke2NodeScriptArgsFor, rke2PlannedNodes,
+    rke2RegistriesYamlFor,
+} from "./nodeArgs";
 
-/** Where CopyToRemote puts the artifacts, relative to the SSH user's home (the directory keeps its own name). */
-export const RKE2_ARTIFACTS_REMOTE_PATH = "rancher-ha-rke2-artifacts";
+export { RKE2_ARTIFACTS_REMOTE_PATH };
 
 export interface Rke2ClusterArgs {
     /** The stack (distribution rke2): nodes, rke2, versions, cluster, etcdSnapshots, privateRegistry, bastion, hostname, admin. */
@@ -79,34 +81,13 @@ export class Rke2Cluster extends pulumi.ComponentResource {
         }).privateKeyPem).apply(rke2TokenFrom));
 
         const clusterInput: pulumi.Output<Rke2ClusterInput> = pulumi.all([args.loadBalancerAddress, s.etcdSnapshots.s3?.secretKey])
-            .apply(([lbAddress, s3SecretKey]) => ({
-                hostname: s.hostname,
-                lbAddress,
-                supervisorPort: s.loadBalancer.ports.supervisor ?? 9345,
-                cni: s.cluster.networkPlugin,
-                ingressProvider: s.cluster.ingressProvider,
-                etcdSnapshots: { ...s.etcdSnapshots, s3: s.etcdSnapshots.s3 && { ...s.etcdSnapshots.s3, secretKey: s3SecretKey } },
-                privateRegistry: s.privateRegistry && { url: s.privateRegistry.url, isDefault: s.privateRegistry.isDefault },
-                serverConfig: r2.serverConfig,
-                agentConfig: r2.agentConfig,
-            }));
+            .apply(([lbAddress, s3SecretKey]) => rke2ClusterInputFor(s, lbAddress, s3SecretKey));
         const registriesYaml = s.privateRegistry === undefined ? pulumi.output(undefined)
-            : pulumi.secret(pulumi.output(s.privateRegistry.password).apply(password =>
-                rke2RegistriesYaml({ url: s.privateRegistry!.url, user: s.privateRegistry!.user, password })));
+            : pulumi.secret(pulumi.output(s.privateRegistry.password).apply(password => rke2RegistriesYamlFor(s, password)));
 
-        const servers = s.nodes.filter(n => rke2NodeKind(n.roles) === "server");
-        const agents = s.nodes.filter(n => rke2NodeKind(n.roles) === "agent");
-        const scriptArgs = (node: NodeSettings, kind: "server" | "agent"): Rke2NodeScriptArgs => ({
-            kind,
-            version: r2.version,
-            install: r2.install.method === "artifacts"
-                ? { method: "artifacts", remoteDir: `${RKE2_ARTIFACTS_REMOTE_PATH}/${path.basename(path.resolve(r2.install.artifactsDir))}` }
-                : { method: "script", scriptUrl: r2.install.scriptUrl },
-            nodeReadyTimeoutSeconds: r2.nodeReadyTimeoutSeconds,
-            hostLabel: `${kind} ${node.address}`,
-            stack,
-            removeClusterOnDestroy: optIn,
-        });
+        const planned = rke2PlannedNodes(s);
+        const servers = planned.filter(p => p.kind === "server").map(p => p.node);
+        const agents = planned.filter(p => p.kind === "agent").map(p => p.node);
         // A node's steps: delete runs only when the node leaves a cluster that stays (or with the opt-in).
         const nodeOpts = (dependsOn: pulumi.Resource[]): pulumi.CustomResourceOptions => ({
             parent: this,
@@ -125,17 +106,13 @@ export class Rke2Cluster extends pulumi.ComponentResource {
                 remotePath: RKE2_ARTIFACTS_REMOTE_PATH,
             }, { parent: this, dependsOn: [record], ...(optIn ? {} : { deletedWith: record }) })];
         };
-        const nodeInput = (n: NodeSettings): Rke2NodeInput => ({
-            address: n.address, internalAddress: n.internalAddress, hostnameOverride: n.hostnameOverride,
-            roles: n.roles, labels: n.labels, taints: n.taints,
-        });
         const nodeCommand = (node: NodeSettings, kind: "server" | "agent", first: boolean,
             kubeconfig: pulumi.Output<string> | undefined, dependsOn: pulumi.Resource[]) => {
-            // admin.stateSync re-runs the first server only: the kubeconfig comes from it.
-            const a = { ...scriptArgs(node, kind), ...(first ? { stateSync: s.admin.stateSync } : {}) };
+            // The same arguments `npm run render` shows (admin.stateSync on the first server only: the kubeconfig comes from it).
+            const a = rke2NodeScriptArgsFor(s, node, kind, first, stack);
             const stdin = pulumi.secret(pulumi.all([clusterInput, this.token, registriesYaml, s.etcdSnapshots.s3?.customCa, kubeconfig])
                 .apply(([c, token, registries, s3Ca, kc]) => rke2NodeBundle({
-                    configYaml: rke2NodeConfigYaml(c, nodeInput(node), { first, token }),
+                    configYaml: rke2NodeConfigYaml(c, rke2NodeInputFor(node), { first, token }),
                     registriesYaml: registries,
                     etcdS3Ca: s3Ca,
                     kubeconfig: kc,
@@ -146,7 +123,7 @@ export class Rke2Cluster extends pulumi.ComponentResource {
                 create: script,
                 update: script,
                 // Without the opt-in the engine runs it only for a node leaving a cluster that stays (deletedWith).
-                delete: optIn ? rke2RemoveNodeScript(a) : `${NODE_REMOVAL_MARKER}\n${rke2RemoveNodeScript(a)}`,
+                delete: rke2NodeDeleteScript(a),
                 stdin,
                 logging: "stderr",
                 // The previous stdout holds the kubeconfig: never in an environment.

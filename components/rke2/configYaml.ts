@@ -117,8 +117,13 @@ export function rke2NodeConfig(c: Rke2ClusterInput, n: Rke2NodeInput, role: Rke2
     if (labels.length > 0) {
         out["node-label"] = labels;
     }
-    if (n.taints.length > 0) {
-        out["node-taint"] = n.taints.map(t => `${t.key}${t.value === undefined ? "" : `=${t.value}`}:${t.effect}`);
+    const taints = n.taints.map(t => `${t.key}${t.value === undefined ? "" : `=${t.value}`}:${t.effect}`);
+    if (server && !n.roles.includes("worker") && !n.taints.some(t => t.key === "CriticalAddonsOnly")) {
+        // A server without the worker role runs no workloads: RKE2's documented taint for dedicated servers.
+        taints.push("CriticalAddonsOnly=true:NoExecute");
+    }
+    if (taints.length > 0) {
+        out["node-taint"] = taints;
     }
     if (c.privateRegistry?.isDefault) {
         out["system-default-registry"] = c.privateRegistry.url;
@@ -190,13 +195,19 @@ export function rke2NodeConfigYamlRedacted(c: Rke2ClusterInput, n: Rke2NodeInput
 }
 
 /**
- * /etc/rancher/rke2/registries.yaml: the private registry's credentials for containerd (RKE2 pulls its system
- * images from `system-default-registry`, so no mirror entry is needed for them).
+ * /etc/rancher/rke2/registries.yaml: the private registry's login for containerd and, when it is the default
+ * registry (air-gapped sites), a docker.io mirror on it, so images the charts name on docker.io come from it too.
+ * RKE2's own system images come from `system-default-registry` in config.yaml.
  */
-export function rke2RegistriesYaml(r: { url: string; user?: string; password?: string }): string {
+export function rke2RegistriesYaml(r: { url: string; user?: string; password?: string; isDefault?: boolean }): string {
     const config: Record<string, unknown> = {};
     if (r.user !== undefined) {
         config.auth = { username: r.user, password: r.password ?? "" };
     }
-    return HEADER + yaml.dump({ configs: { [r.url]: config } }, { lineWidth: -1, noRefs: true, quotingType: "\"" });
+    const doc: Record<string, unknown> = {};
+    if (r.isDefault) {
+        doc.mirrors = { "docker.io": { endpoint: [`https://${r.url}`] } };
+    }
+    doc.configs = { [r.url]: config };
+    return HEADER + yaml.dump(doc, { lineWidth: -1, noRefs: true, quotingType: "\"" });
 }

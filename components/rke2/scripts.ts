@@ -93,7 +93,7 @@ export interface Rke2NodeScriptArgs {
 /** The Command's create/update: install or upgrade, configure, (re)start when changed, wait until Ready. */
 export function rke2NodeScript(a: Rke2NodeScriptArgs): string {
     checkArgs(a);
-    const body = wrapperScript(rootScript(a, "install", rke2InstallJobScript(a), true));
+    const body = rke2WrapperScript(rootScript(a, "install", rke2InstallJobScript(a), true));
     return a.stateSync === undefined ? body : `# admin.stateSync: ${a.stateSync} (report the node's kubeconfig again)\n${body}`;
 }
 
@@ -104,7 +104,7 @@ export function rke2NodeScript(a: Rke2NodeScriptArgs): string {
  */
 export function rke2RemoveNodeScript(a: Rke2NodeScriptArgs): string {
     checkArgs(a);
-    const body = wrapperScript(rootScript(a, "removal", rke2RemoveJobScript(a), false));
+    const body = rke2WrapperScript(rootScript(a, "removal", rke2RemoveJobScript(a), false));
     return a.removeClusterOnDestroy ? `${CLUSTER_REMOVAL_OPT_IN_MARKER}\n${body}` : body;
 }
 
@@ -126,8 +126,12 @@ function checkArgs(a: Rke2NodeScriptArgs): void {
     }
 }
 
-/** The SSH user's part: stdin into a private temp dir, then the root layer (sudo -n unless root). */
-function wrapperScript(root: string): string {
+/**
+ * The SSH user's part: stdin into a private temp dir, then the root layer (sudo -n unless root) as its own sh text
+ * in a quoted heredoc (`<<'RANCHER_HA_ROOT'`), run as `sh root.sh <temp dir> <user's home>`. `npm run ops` runs its
+ * RKE2 scripts through it too.
+ */
+export function rke2WrapperScript(root: string): string {
     return script(
         SUDO_SH,
         UNPACK_BUNDLE_SH,
@@ -140,6 +144,39 @@ ${root}RANCHER_HA_ROOT
 $SUDO sh "$IN/root.sh" "$IN" "$HOME"`,
     );
 }
+
+/**
+ * Takes the node's lock on file descriptor 9 (flock on RKE2_PATHS.stateDir/lock): waits up to `lockWaitSeconds` for
+ * another run holding it (a pulumi up's node job, an `npm run ops` command), naming the holder from lock.owner, then
+ * fails. Needs $STATE, $HOST and fail(). The lock goes with the process holding fd 9 (and what it starts).
+ */
+export function rke2NodeLockSh(lockWaitSeconds: number): string {
+    const S = RKE2_STATE;
+    return `command -v flock >/dev/null 2>&1 || fail "flock (util-linux) is not installed on this node; install it (apt-get install util-linux / dnf install util-linux)"
+exec 9>>"$STATE/${S.lock}"
+if ! flock -n 9; then
+  echo "rancher-ha: $HOST: waiting up to ${lockWaitSeconds} s for another run on this node: $(cat "$STATE/${S.lockOwner}" 2>/dev/null || echo unknown)" >&2
+  flock -w ${lockWaitSeconds} 9 || fail "another rancher-ha run holds $STATE/${S.lock}: $(cat "$STATE/${S.lockOwner}" 2>/dev/null || echo unknown); wait for it to finish and run again (the lock goes with its process)"
+fi`;
+}
+
+/**
+ * find_rke2 (the installed rke2 binary) and node_name (the Kubernetes node name this node registers as), for the
+ * stage's jobs and `npm run ops`.
+ */
+export const RKE2_NODE_HELPERS_SH = `# install.sh unpacks into /usr/local, or /opt/rke2 where /usr/local is read-only.
+find_rke2() {
+  for p in ${RKE2_PATHS.installPrefix}/bin/rke2 /opt/rke2/bin/rke2; do
+    if [ -x "$p" ]; then echo "$p"; return 0; fi
+  done
+  return 1
+}
+# The node name RKE2 registers: config.yaml's node-name, else the host name in lower case.
+node_name() {
+  n=$(sed -n 's/^node-name: *"\\{0,1\\}\\([^"]*\\)"\\{0,1\\} *$/\\1/p' ${RKE2_PATHS.config} 2>/dev/null | head -n 1)
+  [ -n "$n" ] || n=$(hostname | tr '[:upper:]' '[:lower:]')
+  echo "$n"
+}`;
 
 type Constant = "HOST" | "STACK" | "KIND" | "WANT" | "UNIT" | "STATE" | "KUBECTL";
 
@@ -201,12 +238,7 @@ if job_running && [ "$(cat "$JOB/hash" 2>/dev/null)" = "$NEW" ]; then
   echo "rancher-ha: $HOST: the same RKE2 ${what} started earlier is still running (pid $(cat "$JOB/pid")); waiting for it" >&2
   wait_job
 fi
-command -v flock >/dev/null 2>&1 || fail "flock (util-linux) is not installed on this node; install it (apt-get install util-linux / dnf install util-linux)"
-exec 9>>"$STATE/${S.lock}"
-if ! flock -n 9; then
-  echo "rancher-ha: $HOST: waiting up to ${lockWait} s for another run on this node: $(cat "$STATE/${S.lockOwner}" 2>/dev/null || echo unknown)" >&2
-  flock -w ${lockWait} 9 || fail "another rancher-ha run holds $STATE/${S.lock}: $(cat "$STATE/${S.lockOwner}" 2>/dev/null || echo unknown); wait for it to finish and run again (the lock goes with its process)"
-fi
+${rke2NodeLockSh(lockWait)}
 # The job's inputs: a copy it owns (this session's temp dir goes with the session). Removed when it ends.
 rm -rf "$JOB"
 mkdir -m 700 "$JOB" "$JOB/in"
@@ -245,19 +277,7 @@ function jobPreludeSh(a: Rke2NodeScriptArgs, names: Constant[]): string {
     return `JOB=$1${home}
 ${constantsSh(a, ["HOST", "STATE", ...names])}
 trap 'rm -rf "$JOB/in"' EXIT
-# install.sh unpacks into /usr/local, or /opt/rke2 where /usr/local is read-only.
-find_rke2() {
-  for p in ${RKE2_PATHS.installPrefix}/bin/rke2 /opt/rke2/bin/rke2; do
-    if [ -x "$p" ]; then echo "$p"; return 0; fi
-  done
-  return 1
-}
-# The node name RKE2 registers: config.yaml's node-name, else the host name in lower case.
-node_name() {
-  n=$(sed -n 's/^node-name: *"\\{0,1\\}\\([^"]*\\)"\\{0,1\\} *$/\\1/p' ${RKE2_PATHS.config} 2>/dev/null | head -n 1)
-  [ -n "$n" ] || n=$(hostname | tr '[:upper:]' '[:lower:]')
-  echo "$n"
-}`;
+${RKE2_NODE_HELPERS_SH}`;
 }
 
 /** The install job: version policy, install, files, unit, Ready. */

@@ -50,16 +50,43 @@ export interface HelmReleaseSpec {
     /** Release name; also the chart's fullname, which names its workloads. */
     name: string;
     namespace: string;
+    /** The chart's name in `repo`, or its whole `oci://` reference (then repo is ""). */
     chart: string;
     repo: string;
     version: string;
     values: Record<string, unknown>;
 }
 
+/**
+ * `chart` and `repo` of a chart in a repository: a Helm repository URL (`https://...`: chart by name, repo = URL) or
+ * an OCI registry path (`oci://host/path`: the chart is `oci://host/path/<name>`, no repo).
+ */
+export function chartFrom(repository: string, name: string): { chart: string; repo: string } {
+    return repository.startsWith("oci://")
+        ? { chart: `${repository.replace(/\/+$/, "")}/${name}`, repo: "" }
+        : { chart: name, repo: repository };
+}
+
+/** A login for the chart repositories (charts.user, chartRepositoryPassword, charts.caFile). */
+export interface ChartRepositoryAuth<Secret> {
+    username?: string;
+    password?: Secret;
+    caFile?: string;
+}
+
+/** The login of the operator's chart repositories, when the stack has one (its password stays a secret Output). */
+export function chartAuth<Secret>(charts?: { user?: string; password?: Secret; caFile?: string }): ChartRepositoryAuth<Secret> {
+    return charts === undefined ? {} : { username: charts.user, password: charts.password, caFile: charts.caFile };
+}
+
 /** The fields of a helm.v3.Release that install `chart` into an existing namespace (values are added by the caller). */
-export function helmReleaseArgs<Namespace>(chart: Omit<HelmReleaseSpec, "values">, namespace: Namespace) {
+export function helmReleaseArgs<Namespace, Secret = string>(chart: Omit<HelmReleaseSpec, "values">, namespace: Namespace,
+    auth: ChartRepositoryAuth<Secret> = {}) {
+    const login = Object.fromEntries(Object.entries(auth).filter(([, v]) => v !== undefined)) as ChartRepositoryAuth<Secret>;
     return {
-        name: chart.name, chart: chart.chart, version: chart.version, repositoryOpts: { repo: chart.repo },
+        name: chart.name, chart: chart.chart, version: chart.version,
+        // OCI charts have no repo; a login applies to both kinds (the provider hands it to Helm's getters).
+        repositoryOpts: { ...(chart.repo === "" ? {} : { repo: chart.repo }), ...login },
         namespace, createNamespace: false,
     };
 }

@@ -167,6 +167,18 @@ describe("policy rules (pure)", () => {
             const half = checkSecretsAreSecret(TYPES.k8sSecret, props, secretAt("data", "stringData.tls.key"));
             assert.deepStrictEqual(half.map(m => m.split(" ")[0]), ["stringData"]);
         });
+        it("checks the rancher2 provider's token and the first-run setup's passwords", () => {
+            assert.match(checkSecretsAreSecret(TYPES.rancher2Provider, { apiUrl: "https://r", tokenKey: "token-x:y" }, noSecrets)[0], /^tokenKey/);
+            assert.deepStrictEqual(checkSecretsAreSecret(TYPES.rancher2Provider, { apiUrl: "https://r", tokenKey: "t" }, secretAt("tokenKey")), []);
+            const v = checkSecretsAreSecret(TYPES.rancher2Bootstrap, { initialPassword: "a", password: "b" }, noSecrets);
+            assert.deepStrictEqual(v.map(m => m.split(" ")[0]), ["initialPassword", "password"]);
+        });
+        it("checks a Helm release's chart repository password", () => {
+            const props = { chart: "rancher", repositoryOpts: { repo: "https://charts.example.com", username: "u", password: "P" } };
+            assert.match(checkSecretsAreSecret(TYPES.helmRelease, props, noSecrets)[0], /^repositoryOpts\.password/);
+            assert.deepStrictEqual(checkSecretsAreSecret(TYPES.helmRelease, props, secretAt("repositoryOpts")), []);
+            assert.deepStrictEqual(checkSecretsAreSecret(TYPES.helmRelease, { chart: "rancher", repositoryOpts: { repo: "r" } }, noSecrets), []);
+        });
         it("does not look at other types", () => {
             assert.deepStrictEqual(checkSecretsAreSecret(TYPES.helmRelease, { kubeconfig: "x", stdin: "y" }, noSecrets), []);
         });

@@ -24,6 +24,19 @@ import { flag, list, ParsedArgs, str } from "./args";
 import { expandHome, RemoteTarget, runScript, sshCommandFor } from "./remote";
 import { adminTarget, keyFileFor, loadStack, OpsStack, rawBastion, rawHostKey, readKeyFile } from "./stack";
 import { stackRenderer, withEntries } from "./stackRender";
+import { distributionMismatch, stackDistribution } from "./distribution";
+
+/** What adopting an RKE2 cluster takes instead of recover (said when recover is asked for on an rke2 stack). */
+export const RECOVER_ON_RKE2 = "recover adopts an RKE1 cluster from its kube-system/full-cluster-state. An RKE2 cluster " +
+    "needs no recovery of that kind: each server keeps its own state, and a stack takes one over with the secret rke2Token " +
+    "set to its token (sudo cat /var/lib/rancher/rke2/server/token on a server) and its nodes listed in nodes (first " +
+    "server first): the first pulumi up then writes each node's config.yaml and restarts it only where that changes (docs/rke2.md)";
+
+/** Why restore-workdir does not apply to RKE2 (said when it is asked for on an rke2 stack). */
+export const RESTORE_WORKDIR_ON_RKE2 = "restore-workdir puts RKE1's admin work dir back; RKE2 has no admin work dir: each node " +
+    "keeps its own /etc/rancher/rke2/config.yaml, which pulumi up writes. Compare the nodes' files with the stack: " +
+    "npm run ops -- drift --stack <stack>; read the first server's kubeconfig back into the stack: set admin.stateSync " +
+    "to a new value and pulumi up";
 
 export interface Io {
     out: (s: string) => void;
@@ -38,11 +51,13 @@ type Opts = ParsedArgs["options"];
 /** A failure the user can fix: printed as one message, exit 1. */
 export class OpsError extends Error {}
 
-function cwdOf(o: Opts): string {
+/** The project directory (--cwd, else the working directory). */
+export function cwdOf(o: Opts): string {
     return path.resolve(str(o, "cwd") ?? process.cwd());
 }
 
-function stackName(o: Opts): string {
+/** --stack, required. */
+export function stackName(o: Opts): string {
     const s = str(o, "stack");
     if (!s) {
         throw new OpsError("--stack <name> is required (the Pulumi stack, as in Pulumi.<name>.yaml)");
@@ -58,10 +73,16 @@ interface WorkDirContext {
     sshOptions: string[];
 }
 
-function workDirContext(o: Opts): WorkDirContext {
+/** The RKE (RKE1) work dir commands' context; refuses an rke2 stack, naming what to run instead. */
+function workDirContext(o: Opts, command: string, onRke2?: string): WorkDirContext {
     const name = stackName(o);
     const stack = loadStack(cwdOf(o), name);
     const s = stack.settings;
+    const mismatch = distributionMismatch(name, s.distribution, command, "rke",
+        onRke2 ?? `npm run ops -- ${command} --stack ${name} runs the RKE2 one for this stack (docs/operations.md#rke2)`);
+    if (mismatch) {
+        throw new OpsError(mismatch);
+    }
     const target = adminTarget(s, stack.file.raw, str(o, "identity"));
     return {
         stack, name, target, sshOptions: list(o, "ssh-option"),
@@ -90,7 +111,7 @@ async function runOnAdmin(c: WorkDirContext, io: Io, script: string, stdin = "")
 // ---- snapshots ----
 
 export async function snapshotSave(o: Opts, io: Io): Promise<number> {
-    const c = workDirContext(o);
+    const c = workDirContext(o, "snapshot-save");
     const name = str(o, "name") ?? `rancher-ha-${utcStamp()}`;
     const problem = snapshotNameProblem(name);
     if (problem) {
@@ -112,7 +133,7 @@ export async function snapshotRestore(o: Opts, io: Io): Promise<number> {
     if (!name) {
         throw new OpsError("--name <snapshot> is required (npm run ops -- snapshot-save printed it; rke keeps them in /opt/rke/etcd-snapshots on the etcd nodes)");
     }
-    const c = workDirContext(o);
+    const c = workDirContext(o, "snapshot-restore");
     if (!flag(o, "yes")) {
         io.out(`snapshot-restore rolls the cluster of stack ${c.name} back to snapshot ${name}: ALL cluster data written since ` +
             "(Rancher's included) is lost, and RKE removes and redeploys the Kubernetes containers on every node. " +
@@ -148,8 +169,11 @@ function afterStateChange(o: Opts, io: Io, c: WorkDirContext, res: ReturnType<ty
         `Read the new state and kubeconfig into the stack now, without running rke:\n  ${stateSyncCommand(c.name)}\n`);
 }
 
-/** Makes the next pulumi up re-read the admin host's kubeconfig and state (admin.stateSync, see RkeCluster). */
-function stateSyncCommand(stack: string): string {
+/**
+ * Makes the next pulumi up re-read the admin host's kubeconfig and state (admin.stateSync, see RkeCluster); on RKE2 it
+ * re-runs the first server's script, which reports its current kubeconfig (Rke2Cluster).
+ */
+export function stateSyncCommand(stack: string): string {
     return `pulumi config set --stack ${stack} --path rancher-ha:admin.stateSync "$(date +%Y%m%d%H%M%S)" && pulumi up --stack ${stack}`;
 }
 
@@ -160,7 +184,7 @@ export async function certRotate(o: Opts, io: Io): Promise<number> {
         throw new OpsError(`unknown --service ${bad.join(", ")}; rke cert rotate takes ${ROTATABLE_SERVICES.join(", ")}`);
     }
     const rotateCa = flag(o, "rotate-ca");
-    const c = workDirContext(o);
+    const c = workDirContext(o, "cert-rotate");
     if (rotateCa && !flag(o, "yes")) {
         io.out("cert-rotate --rotate-ca replaces the cluster CA and every certificate: every kubeconfig made with the old CA " +
             "(the stack's kubeconfig output included) stops working, and RKE restarts the system pods so service account " +
@@ -231,6 +255,10 @@ export async function recover(o: Opts, io: Io): Promise<number> {
         throw new OpsError("--from <address of a controlplane node> is required");
     }
     const file = readStackFile(cwd, name);
+    const mismatch = distributionMismatch(name, stackDistribution(file.raw), "recover", "rke", RECOVER_ON_RKE2);
+    if (mismatch) {
+        throw new OpsError(mismatch);
+    }
     const raw = file.raw;
     const ssh = (typeof raw.ssh === "object" && raw.ssh !== null ? raw.ssh : {}) as Record<string, unknown>;
     const sshUser = typeof ssh.user === "string" ? ssh.user : undefined;
@@ -406,7 +434,7 @@ function writeStackConfig(cwd: string, stack: string, config: Record<string, unk
  * secrets the yml needs (registry password, S3 secret key) are read from that state, where RKE keeps them too.
  */
 export async function restoreWorkdir(o: Opts, io: Io): Promise<number> {
-    const c = workDirContext(o);
+    const c = workDirContext(o, "restore-workdir", RESTORE_WORKDIR_ON_RKE2);
     if (io.stdinIsTty) {
         throw new OpsError(`pipe the state in: pulumi stack output --stack ${c.name} --show-secrets rkeState | npm run ops -- restore-workdir --stack ${c.name}`);
     }
@@ -508,7 +536,7 @@ export async function agentsRedeploy(o: Opts, io: Io): Promise<number> {
 
 /** `npm run ops -- remove-cluster`: the one way to wipe a cluster unless the stack opted in to it on destroy. */
 export async function removeCluster(o: Opts, io: Io): Promise<number> {
-    const c = workDirContext(o);
+    const c = workDirContext(o, "remove-cluster");
     const nodes = c.stack.settings.nodes.map(n => n.address);
     if (!flag(o, "yes")) {
         io.out(`remove-cluster WIPES the cluster of stack ${c.name}: ${rkeRemoveWarning(nodes)}\n` +
@@ -636,7 +664,7 @@ function toolPins(file: { raw: Record<string, unknown> }): Record<string, string
  * admin host; exit 3 when one has expired or expires within 30 days (RKE1's expire after a year).
  */
 export async function certStatus(o: Opts, io: Io): Promise<number> {
-    const c = workDirContext(o);
+    const c = workDirContext(o, "cert-status");
     const r = await runScript(c.target, readStateScript(c.args), "", { sshOptions: c.sshOptions, progress: io.err });
     if (r.code !== 0) {
         return 1;

@@ -1,4 +1,5 @@
-// `npm run ops -- drift --stack X [--kubeconfig <file>]`: what runs on the hosts compared with what the stack applies,
+// `npm run ops -- drift --stack X [--kubeconfig <file>]`: what runs on the hosts compared with what the stack applies
+// (on RKE2 stacks each node instead of the admin work dir: rke2Drift.ts),
 // each difference printed with the command that fixes it. Exit 0: no drift; 3: drift; 1: a check could not run (a host
 // unreachable, a file unreadable), whatever else was found. Meant to run on a schedule.
 //
@@ -10,7 +11,6 @@
 // The yml is therefore compared as data, with those values masked on BOTH sides (a key present on one side only
 // still shows), and byte for byte only when nothing had to be masked. The host's secrets never reach the output.
 import { spawn } from "child_process";
-import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as zlib from "zlib";
@@ -30,129 +30,18 @@ import { expandHome, RemoteTarget, runScript, sshCommandFor } from "./remote";
 import { parseOpsResult, restoreHint } from "./remoteScripts";
 import { adminTarget, keyFileFor, loadStack, targetFor } from "./stack";
 import { driftScript, lbConfPath, LbDriftArgs } from "./driftScripts";
+import { rke2PlannedNodes } from "../../components/rke2/nodeArgs";
+import { compareRke2Node, rke2NodeExpectation } from "./rke2Drift";
+import { rke2DriftScript } from "./rke2Scripts";
+import {
+    DriftResult, emptyResult, merge, onHost, reportField, reportFields, reportedFile, sha256, unifiedDiff,
+} from "./driftReport";
+import type { DriftFinding, ReportedFile } from "./driftReport";
 
 type Opts = ParsedArgs["options"];
 
-/** One difference between the hosts and the stack. */
-export interface DriftFinding {
-    /** Which host or part: `lb rancher@192.0.2.10:22`, `admin local`, `cluster`. */
-    where: string;
-    what: string;
-    /** The command (or the choice) that fixes it. */
-    fix: string;
-    /** A unified diff (host -> stack), when both sides could be read. */
-    diff?: string;
-}
-
-export interface DriftResult {
-    findings: DriftFinding[];
-    /** Checks that could not run (exit 1). */
-    problems: string[];
-    /** What was checked and matched, one line each. */
-    ok: string[];
-}
-
-const emptyResult = (): DriftResult => ({ findings: [], problems: [], ok: [] });
-
-function merge(into: DriftResult, r: DriftResult): DriftResult {
-    into.findings.push(...r.findings);
-    into.problems.push(...r.problems);
-    into.ok.push(...r.ok);
-    return into;
-}
-
-// ------------------------------------------------------------------------------------------------- comparison
-
-/** The words after `key` on the first report line starting with it; undefined when there is no such line. */
-export function reportField(lines: string[], key: string): string[] | undefined {
-    const l = lines.find(x => x === key || x.startsWith(`${key} `));
-    return l === undefined ? undefined : l.slice(key.length).trim().split(/\s+/).filter(Boolean);
-}
-
-function reportFields(lines: string[], key: string): string[][] {
-    return lines.filter(x => x.startsWith(`${key} `)).map(l => l.slice(key.length).trim().split(/\s+/));
-}
-
-export type ReportedFile = { state: "present"; sha256: string; text?: string } | { state: "missing" | "unreadable" | "unknown" };
-
-/** A `file_report` line: `<key> present <sha> <base64|->`, `<key> missing`, `<key> unreadable`. */
-export function reportedFile(lines: string[], key: string): ReportedFile {
-    const f = reportField(lines, key);
-    if (!f || f.length === 0) {
-        return { state: "unknown" };
-    }
-    if (f[0] === "present" && /^[0-9a-f]{64}$/.test(f[1] ?? "")) {
-        const data = f[2];
-        return { state: "present", sha256: f[1], text: data && data !== "-" ? Buffer.from(data, "base64").toString("utf8") : undefined };
-    }
-    return { state: f[0] === "missing" ? "missing" : f[0] === "unreadable" ? "unreadable" : "unknown" };
-}
-
-export function sha256(text: string): string {
-    return crypto.createHash("sha256").update(text, "utf8").digest("hex");
-}
-
-/**
- * A unified diff of two texts (`---` a, `+++` b, hunks with `context` lines around each change); "" when equal.
- * Line-based LCS, for files of a few hundred lines; past 4000 lines a side it says so instead.
- */
-export function unifiedDiff(a: string, b: string, aLabel: string, bLabel: string, context = 3): string {
-    if (a === b) {
-        return "";
-    }
-    const x = a.split("\n");
-    const y = b.split("\n");
-    if (x.length > 4000 || y.length > 4000) {
-        return `--- ${aLabel}\n+++ ${bLabel}\n(too long to diff here: ${x.length} and ${y.length} lines)\n`;
-    }
-    // lcs[i][j]: length of the LCS of x[i..] and y[j..]
-    const lcs: Uint16Array[] = Array.from({ length: x.length + 1 }, () => new Uint16Array(y.length + 1));
-    for (let i = x.length - 1; i >= 0; i--) {
-        for (let j = y.length - 1; j >= 0; j--) {
-            lcs[i][j] = x[i] === y[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
-        }
-    }
-    type Op = { t: " " | "-" | "+"; s: string; ai: number; bi: number };
-    const ops: Op[] = [];
-    let i = 0;
-    let j = 0;
-    while (i < x.length || j < y.length) {
-        if (i < x.length && j < y.length && x[i] === y[j]) {
-            ops.push({ t: " ", s: x[i], ai: i++, bi: j++ });
-        } else if (i < x.length && (j >= y.length || lcs[i + 1][j] >= lcs[i][j + 1])) {
-            ops.push({ t: "-", s: x[i], ai: i++, bi: j });
-        } else {
-            ops.push({ t: "+", s: y[j], ai: i, bi: j++ });
-        }
-    }
-    const out = [`--- ${aLabel}`, `+++ ${bLabel}`];
-    let k = 0;
-    while (k < ops.length) {
-        if (ops[k].t === " ") {
-            k++;
-            continue;
-        }
-        // A hunk: from `context` lines before this change to `context` lines after the last change within reach.
-        const start = Math.max(0, k - context);
-        let end = k;
-        let last = k;
-        while (end < ops.length && end - last <= 2 * context) {
-            if (ops[end].t !== " ") {
-                last = end;
-            }
-            end++;
-        }
-        end = Math.min(ops.length, last + context + 1);
-        const hunk = ops.slice(start, end);
-        const aLen = hunk.filter(o => o.t !== "+").length;
-        const bLen = hunk.filter(o => o.t !== "-").length;
-        const aStart = aLen === 0 ? hunk[0].ai : hunk[0].ai + 1;
-        const bStart = bLen === 0 ? hunk[0].bi : hunk[0].bi + 1;
-        out.push(`@@ -${aStart},${aLen} +${bStart},${bLen} @@`, ...hunk.map(o => `${o.t}${o.s}`));
-        k = end;
-    }
-    return out.join("\n") + "\n";
-}
+export type { DriftFinding, DriftResult, ReportedFile };
+export { emptyResult, merge, reportField, reportFields, reportedFile, sha256, unifiedDiff };
 
 /** What a fix line needs to know about the stack. */
 export interface FixContext {
@@ -178,11 +67,6 @@ export function lbReapplyFix(c: FixContext): string {
 /** Makes the next pulumi up run the rke-up step again without running rke (see RkeCluster, admin.stateSync). */
 export function stateSyncFix(stack: string): string {
     return `pulumi config set --stack ${stack} --path rancher-ha:admin.stateSync "$(date +%Y%m%d%H%M%S)" && pulumi up --stack ${stack}`;
-}
-
-/** `ssh ... 'cmd'`, or the bare command for a local host. */
-function onHost(ssh: string | undefined, cmd: string): string {
-    return ssh ? `${ssh} '${cmd.replace(/'/g, "'\\''")}'` : cmd;
 }
 
 export interface LbExpected extends FixContext {
@@ -719,23 +603,31 @@ export async function drift(o: Opts, io: Io, paths: DriftPaths = {}): Promise<nu
     const lbWhere = `lb ${describeTarget(s.loadBalancer)}`;
     const adminWhere = admin === "local" ? "admin local" : `admin ${admin.user}@${admin.address}:${admin.port}`;
     const lbExp = lbExpectation(s, c, lbWhere, lbArgs, sshCommandFor(lbTarget));
-    const adminExp = adminExpectation(s, c, adminWhere, admin === "local" ? undefined : sshCommandFor(admin));
 
     // One script per host: the LB host that is also the admin host is checked in one session. The hosts are checked
-    // at the same time; results are printed in a fixed order (LB, admin, cluster).
+    // at the same time; results are printed in a fixed order (LB, admin or the RKE2 nodes, cluster).
     const together = admin !== "local" && admin.address === lbTarget.address && admin.port === lbTarget.port && admin.user === lbTarget.user;
     const check = async (target: RemoteTarget | "local", label: string, text: string, compare: (lines: string[]) => DriftResult[]) => {
         const r = emptyResult();
         const lines = await runCheck(target, label, text, sshOptions, io, r);
         return lines ? compare(lines).reduce(merge, r) : r;
     };
-    const checks: Promise<DriftResult>[] = together
+    const lbCheck = () => check(lbTarget, lbWhere, driftScript({ hostLabel: describeTarget(s.loadBalancer), lb: lbArgs }), lines => [compareLb(lines, lbExp)]);
+    // RKE2 has no admin host: each node's files, unit and release are checked instead (rke2Drift.ts).
+    const rke2Checks = () => rke2PlannedNodes(s).map(({ node, kind, first }) => {
+        const target = targetFor(s, file.raw, node, identity);
+        const where = `${kind} ${describeTarget(node)}`;
+        const e = rke2NodeExpectation(s, node, kind, first, stack, where, sshCommandFor(target));
+        return check(target, where, rke2DriftScript({ kind, hostLabel: `${kind} ${node.address}` }), lines => [compareRke2Node(lines, e)]);
+    });
+    const adminExp = () => adminExpectation(s, c, adminWhere, admin === "local" ? undefined : sshCommandFor(admin));
+    const checks: Promise<DriftResult>[] = s.distribution === "rke2" ? [lbCheck(), ...rke2Checks()] : together
         ? [check(lbTarget, `${lbWhere} (also the admin host)`,
             driftScript({ hostLabel: describeTarget(s.loadBalancer), lb: lbArgs, admin: { workDir: s.admin.workDir } }),
-            lines => [compareLb(lines, lbExp), compareAdmin(lines, adminExp)])]
+            lines => [compareLb(lines, lbExp), compareAdmin(lines, adminExp())])]
         : [
-            check(lbTarget, lbWhere, driftScript({ hostLabel: describeTarget(s.loadBalancer), lb: lbArgs }), lines => [compareLb(lines, lbExp)]),
-            check(admin, adminWhere, driftScript({ hostLabel: adminWhere.slice(6), admin: { workDir: s.admin.workDir } }), lines => [compareAdmin(lines, adminExp)]),
+            lbCheck(),
+            check(admin, adminWhere, driftScript({ hostLabel: adminWhere.slice(6), admin: { workDir: s.admin.workDir } }), lines => [compareAdmin(lines, adminExp())]),
         ];
     if (kubeconfig) {
         checks.push(checkReleases(s, expandHome(kubeconfig), c));

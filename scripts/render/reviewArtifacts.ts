@@ -8,7 +8,6 @@
 //
 // Scripts and configs are the exact text the stages hand to the hosts and the cluster (same renderers, same
 // inputs), so two renders diff exactly like two deployments would.
-import * as yaml from "js-yaml";
 import type { StackSettings } from "../../components/config";
 import { describeTarget } from "../../components/shared/ssh";
 import { redacted } from "../redact";
@@ -22,14 +21,11 @@ import { lbNginxConf } from "../../components/loadBalancer/nginxConf";
 import { rkeClusterYaml, rkeYamlArgs } from "../../components/rke/clusterYml";
 import { rkeStageScripts } from "../../components/rke/scripts";
 import { sha256 } from "../../components/shared/shell";
+import { rke2CoreDnsHostsConfig, RKE2_COREDNS_CHART } from "../../components/hostAliases/coreDns";
+import { dumpYaml, fileSafe, ReviewArtifact } from "./artifact";
+import { rke2Artifacts } from "./rke2Artifacts";
 
-export interface ReviewArtifact {
-    /** Path inside the output folder, `/`-separated, relative. */
-    path: string;
-    /** One line for the index: what the file is and who applies it. */
-    about: string;
-    content: string;
-}
+export type { ReviewArtifact };
 
 export interface ReviewInput {
     /** Stack name (Pulumi.<stack>.yaml). */
@@ -55,6 +51,8 @@ export const INDEX_FILE = "README.md";
 export const STAGE_DIRS = {
     loadBalancer: "1-load-balancer",
     rke: "2-rke",
+    /** distribution rke2, in place of 2-rke. */
+    rke2: "2-rke2",
     certManager: "3-cert-manager",
     rancher: "4-rancher",
     hostAliases: "5-host-aliases",
@@ -67,7 +65,9 @@ export function reviewArtifacts(input: ReviewInput): ReviewArtifact[] {
     const notes: string[] = [];
     const files = [
         ...loadBalancerArtifacts(s),
-        ...rkeArtifacts(s, lbAddress, input.stack),
+        ...(s.distribution === "rke2"
+            ? rke2Artifacts(s, lbAddress, input.stack, STAGE_DIRS.rke2, notes)
+            : rkeArtifacts(s, lbAddress, input.stack)),
         ...certManagerArtifacts(s, notes),
         ...rancherArtifacts(s, notes),
         ...hostAliasesArtifacts(s, notes),
@@ -78,8 +78,9 @@ export function reviewArtifacts(input: ReviewInput): ReviewArtifact[] {
 // ---------------------------------------------------------------- stages
 //
 // Each stage's text comes from the same pure builders its component calls (lbNginxConf, rkeYamlArgs,
-// rkeStageScripts, certManagerRelease, rancherRelease, ...); test/scripts/render/reviewArtifacts.test.ts also checks every
-// artifact against what the component registers under Pulumi mocks.
+// rkeStageScripts, rke2NodeScriptArgsFor, certManagerRelease, rancherRelease, ...);
+// test/scripts/render/reviewArtifacts.test.ts and rke2Artifacts.test.ts also check every artifact against what the
+// component registers under Pulumi mocks.
 
 function loadBalancerArtifacts(s: StackSettings): ReviewArtifact[] {
     const dir = STAGE_DIRS.loadBalancer;
@@ -129,7 +130,7 @@ function rkeArtifacts(s: StackSettings, lbAddress: string, stack: string): Revie
 }
 
 function releaseArtifacts(dir: string, stage: string, r: HelmReleaseSpec): ReviewArtifact[] {
-    const helm = `helm template ${r.name} ${r.chart} --repo ${r.repo} --version ${r.version} --namespace ${r.namespace} -f values.yaml`;
+    const helm = `helm template ${r.name} ${r.chart}${r.repo === "" ? "" : ` --repo ${r.repo}`} --version ${r.version} --namespace ${r.namespace} -f values.yaml`;
     const { values, ...release } = r;
     return [
         {
@@ -143,7 +144,7 @@ function releaseArtifacts(dir: string, stage: string, r: HelmReleaseSpec): Revie
 
 function certManagerArtifacts(s: StackSettings, notes: string[]): ReviewArtifact[] {
     const registry = chartRegistry(s.privateRegistry);
-    const release = certManagerRelease(s.versions.certManager, s.tls.source, registry);
+    const release = certManagerRelease(s.versions.certManager, s.tls.source, registry, s.charts?.certManager);
     if (!release) {
         notes.push(`cert-manager is not installed: tls.source is ${s.tls.source} (the certificate comes from a Secret).`);
         return [];
@@ -198,6 +199,13 @@ function hostAliasesArtifacts(s: StackSettings, notes: string[]): ReviewArtifact
             content: agentHostAliasesScript({ targets, timeoutSeconds: AGENT_WAIT_SECONDS }),
         },
         { path: `${dir}/agents-release.sh`, about: "takes the agents' hostAliases back out (pulumi destroy)", content: agentReleaseScript(targets) },
+        // RKE2: every other pod resolves the hostname through the cluster's CoreDNS (ClusterDnsHosts).
+        ...(s.distribution === "rke2" ? [{
+            path: `${dir}/helmchartconfig-${RKE2_COREDNS_CHART.name}.yaml`,
+            about: `HelmChartConfig ${RKE2_COREDNS_CHART.namespace}/${RKE2_COREDNS_CHART.name}: RKE2's CoreDNS with a hosts block resolving ` +
+                `${s.hostname} to ${ip} for every pod (deleting it puts the chart's defaults back)`,
+            content: dumpYaml(rke2CoreDnsHostsConfig(ip, s.hostname)),
+        }] : []),
     ];
 }
 
@@ -232,9 +240,13 @@ function indexText(input: ReviewInput, files: ReviewArtifact[], notes: string[])
     for (const [key, paths] of placeholders) {
         lines.push(`  - \`${redacted(key)}\` in ${paths.map(p => `\`${p}\``).join(", ")}`);
     }
+    if (input.settings.distribution !== "rke2") {
+        lines.push(
+            "- `ssh_key_path: <workDir>/keys/<id>` names each key by a hash of the key material. It matches the deployed",
+            "  name only when this render read the same key file; for `sshPrivateKey` (never read here) it differs.",
+        );
+    }
     lines.push(
-        "- `ssh_key_path: <workDir>/keys/<id>` names each key by a hash of the key material. It matches the deployed",
-        "  name only when this render read the same key file; for `sshPrivateKey` (never read here) it differs.",
         "",
         "## Files",
         "",
@@ -286,14 +298,4 @@ export function secretLeaks(artifacts: ReviewArtifact[], secrets: Record<string,
         }
     }
     return found;
-}
-
-/** A node address as a file name part (IPv6 colons and anything else unusual become `_`). */
-function fileSafe(s: string): string {
-    return s.replace(/[^A-Za-z0-9._-]/g, "_");
-}
-
-/** YAML as the engine would see the object: undefined fields dropped, keys in insertion order. */
-function dumpYaml(o: unknown): string {
-    return yaml.dump(JSON.parse(JSON.stringify(o)), { lineWidth: -1, noRefs: true, sortKeys: false });
 }

@@ -1,13 +1,14 @@
 // rancher (+ the secrets bootstrapPassword, additionalTrustedCas): replicas, chart channel, and the chart values a
 // careful operator sets (anti-affinity, ingress class, audit log, post-delete hook, extra trusted CAs).
 import * as pulumi from "@pulumi/pulumi";
-import { DEFAULTS, NodeSettings, RancherSettings } from "../types";
+import { DEFAULTS, NodeSettings, RancherChannel, RancherSettings } from "../types";
+import { rancherChannelFor } from "../compatibility";
 import { ConfigReader } from "../reader";
 import { shown } from "../names";
 import { versionAtLeast } from "../../shared/helm";
 
 export function parseRancher(r: ConfigReader, raw: Record<string, unknown>, nodes: NodeSettings[],
-    defaultIngressClass: string = DEFAULTS.rancher.nginxIngressClass): RancherSettings {
+    defaultIngressClass: string = DEFAULTS.rancher.nginxIngressClass, rancherVersion: string = DEFAULTS.versions.rancher): RancherSettings {
     const o = r.obj(raw, "rancher");
     const workers = nodes.filter(n => n.roles.includes("worker")).length;
     const replicas = r.int(o, "replicas", "rancher.replicas", 1, 50)
@@ -45,10 +46,7 @@ export function parseRancher(r: ConfigReader, raw: Record<string, unknown>, node
     }
 
     const auditLogLevel = r.int(o, "auditLogLevel", "rancher.auditLogLevel", 0, 3);
-    const versions = raw.versions;
-    const rancherVersion = typeof versions === "object" && versions !== null
-        ? (versions as Record<string, unknown>).rancher : undefined;
-    if (auditLogLevel === 0 && !atLeast(typeof rancherVersion === "string" ? rancherVersion : DEFAULTS.versions.rancher, "2.12.0")) {
+    if (auditLogLevel === 0 && !atLeast(rancherVersion, "2.12.0")) {
         r.warn("rancher.auditLogLevel: 0 turns the audit log off before Rancher 2.12 (level 0 only means " +
             "\"metadata\" once the chart has auditLog.enabled); set 1 to log request metadata and headers");
     }
@@ -60,7 +58,7 @@ export function parseRancher(r: ConfigReader, raw: Record<string, unknown>, node
     }
     return {
         replicas,
-        chartRepo: r.enumOf(o, "chartRepo", ["stable", "latest", "alpha"] as const, "rancher.chartRepo") ?? "stable",
+        chartRepo: chartChannel(r, o, rancherVersion),
         bootstrapPassword: password === undefined ? undefined : pulumi.secret(password),
         antiAffinity,
         ingressClassName: givenClass ?? defaultIngressClass,
@@ -73,6 +71,19 @@ export function parseRancher(r: ConfigReader, raw: Record<string, unknown>, node
             ?? DEFAULTS.rancher.postDeleteIgnoreTimeoutError,
         additionalTrustedCas: additionalCas === undefined ? undefined : pulumi.secret(additionalCas),
     };
+}
+
+/** rancher.chartRepo, or the channel that has versions.rancher (Prime-only patches come from Rancher Prime). */
+function chartChannel(r: ConfigReader, o: Record<string, unknown>, rancherVersion: string): RancherChannel {
+    const given = r.enumOf(o, "chartRepo", ["stable", "latest", "alpha", "prime"] as const, "rancher.chartRepo");
+    const choice = rancherChannelFor(rancherVersion, given);
+    if (choice.error !== undefined) {
+        r.problem(choice.error);
+    }
+    if (choice.note !== undefined) {
+        r.warn(choice.note);
+    }
+    return choice.channel;
 }
 
 /** versionAtLeast for a value the versions section validates (and reports) itself: a bad one counts as new. */

@@ -34,7 +34,8 @@ describe("config", () => {
         it("parses with the defaults a user expects", () => {
             const { settings: s, warnings } = parseConfig(base(), opts);
             // Only the end-of-life notes of the compatibility table (test/components/config/compatibility.test.ts).
-            assert.deepEqual(warnings.filter(w => !/^distribution: RKE1 reached end of life|past its end of life/.test(w)), []);
+            assert.deepEqual(warnings.filter(w => !/^distribution: RKE1 reached end of life|past its end of life|^versions\.rancher: 2\.11\.16 is a Rancher Prime release/.test(w)), []);
+            assert.equal(s.rancher.chartRepo, "prime", "2.11.16 is a Prime release: its chart is in Rancher Prime's repository");
             assert.ok(warnings.some(w => /^distribution: RKE1 reached end of life/.test(w)), "every run says RKE1 is end of life");
             assert.equal(s.nodes.length, 3);
             assert.deepEqual(s.nodes.map(n => [n.address, n.user, n.port, n.keyId]),
@@ -236,7 +237,7 @@ describe("config", () => {
             assert.doesNotThrow(() => parseConfig({
                 ...base(), bastion: { address: "198.51.100.5", user: "jump" }, nodeSize: "M",
                 admin: { host: "local", workDir: "~/x", rkePath: "rke", stateSync: "1" },
-                hostAliases: { enabled: true, ip: "192.0.2.10" }, rancher: { replicas: 2, chartRepo: "latest" },
+                hostAliases: { enabled: true, ip: "192.0.2.10" }, rancher: { replicas: 2, chartRepo: "prime" },
                 cluster: { name: "c", networkPlugin: "calico", ignoreDockerVersion: true, ingressProvider: "nginx",
                     upgradeStrategy: { maxUnavailableWorker: "1", maxUnavailableControlplane: "1", drain: true } },
             }, opts));
@@ -386,7 +387,7 @@ describe("config", () => {
             raw.additionalTrustedCas = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
             const r = parseConfig(raw, opts).settings.rancher;
             assert.deepEqual({ ...r, additionalTrustedCas: undefined, bootstrapPassword: undefined }, {
-                replicas: 3, chartRepo: "stable", antiAffinity: "required", ingressClassName: "nginx-internal",
+                replicas: 3, chartRepo: "prime", antiAffinity: "required", ingressClassName: "nginx-internal",
                 includeDefaultExtraAnnotations: false, systemRegistryInheritsPullSecrets: false, auditLogLevel: 2,
                 postDeleteIgnoreTimeoutError: false, additionalTrustedCas: undefined, bootstrapPassword: undefined,
             });

@@ -72,8 +72,23 @@ describe("Rancher (mocks)", () => {
         provider = new k8s.Provider("k", { kubeconfig: "apiVersion: v1\nkind: Config\n" });
     });
 
+    it("charts from the operator's OCI registry with a login: the password reaches the provider only as a secret", async () => {
+        new Rancher("rancher", {
+            settings: stackSettings({
+                rancher: { chartRepo: "prime" }, charts: { rancher: "oci://registry.example.com/charts", user: "puller" },
+                chartRepositoryPassword: "chart-s3cret", airGapped: false,
+            }), provider,
+        });
+        await allRegistered(recorded);
+        const [release] = byType(recorded, RELEASE);
+        assert.equal(release.inputs.chart, "oci://registry.example.com/charts/rancher");
+        assert.deepEqual(release.inputs.repositoryOpts, { username: "puller", password: "chart-s3cret" });
+        assert.ok(release.secretInputs.includes("repositoryOpts"), "the chart password is secret");
+        assert.equal(release.inputs.values.systemDefaultRegistry, "registry.rancher.com", "Prime images");
+    });
+
     it("rancher TLS mode: the pinned chart from the configured channel into cattle-system, after the namespace", async () => {
-        const r = new Rancher("rancher", { settings: stackSettings({ rancher: { chartRepo: "latest" } }), provider });
+        const r = new Rancher("rancher", { settings: stackSettings({ rancher: { chartRepo: "latest" }, versions: { rancher: "2.11.3" } }), provider });
         await allRegistered(recorded);
 
         const [ns] = byType(recorded, NAMESPACE);
@@ -81,7 +96,7 @@ describe("Rancher (mocks)", () => {
         const [release] = byType(recorded, RELEASE);
         assert.equal(release.inputs.name, "rancher", "release name = chart fullname = the `rancher` deployment");
         assert.equal(release.inputs.chart, "rancher");
-        assert.equal(release.inputs.version, "2.11.16");
+        assert.equal(release.inputs.version, "2.11.3");
         assert.deepEqual(release.inputs.repositoryOpts, { repo: "https://releases.rancher.com/server-charts/latest" });
         assert.equal(release.inputs.namespace, "cattle-system");
         assert.equal(release.inputs.skipAwait, false, "waits for the rollout");

@@ -5,9 +5,11 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import {
-    additionalCasPem, bootstrapPasswordFrom, caChecksum, cacertsPem, caRestartPatch, goTrimSpace, rancherChartRepo, rancherValues,
-    RancherValuesInput,
+    additionalCasPem, bootstrapPasswordFrom, caChecksum, cacertsPem, caRestartPatch, goTrimSpace, rancherChart, rancherChartRepo,
+    rancherRelease, RancherReleaseInput, rancherValues, RancherValuesInput,
 } from "../../../components/rancher/release";
+import { certManagerRelease } from "../../../components/certManager/release";
+import { chartAuth, helmReleaseArgs } from "../../../components/shared/helm";
 import { requireTool, toolMissing } from "../../helpers/tools";
 
 const CA_PEM = [
@@ -32,6 +34,48 @@ describe("rancher/release", () => {
             assert.equal(rancherChartRepo("stable"), "https://releases.rancher.com/server-charts/stable");
             assert.equal(rancherChartRepo("latest"), "https://releases.rancher.com/server-charts/latest");
             assert.equal(rancherChartRepo("alpha"), "https://releases.rancher.com/server-charts/alpha");
+            assert.equal(rancherChartRepo("prime"), "https://charts.rancher.com/server-charts/prime");
+        });
+
+        const releaseInput = (over: Partial<RancherReleaseInput> = {}): RancherReleaseInput => ({
+            hostname: "rancher.example.com", version: "2.11.16", channel: "prime", replicas: 3,
+            tls: { source: "rancher", privateCa: false }, registry: {}, chart: {}, ...over,
+        });
+
+        it("Rancher Prime: the chart from charts.rancher.com, every image from registry.rancher.com unless the site mirrors them", () => {
+            const r = rancherRelease(releaseInput(), "pw-1234567890");
+            assert.equal(r.repo, "https://charts.rancher.com/server-charts/prime");
+            assert.equal(r.chart, "rancher");
+            assert.equal(r.values.systemDefaultRegistry, "registry.rancher.com");
+            assert.equal(r.values.rancherImage, "registry.rancher.com/rancher/rancher", "before 2.12.3 the chart takes rancherImage");
+            const mirrored = rancherRelease(releaseInput({ registry: { url: "registry.example.com:5000" } }), "pw-1234567890");
+            assert.equal(mirrored.values.systemDefaultRegistry, "registry.example.com:5000");
+            const community = rancherRelease(releaseInput({ version: "2.11.3", channel: "stable" }), "pw-1234567890");
+            assert.equal(community.values.systemDefaultRegistry, undefined);
+            assert.equal(community.repo, "https://releases.rancher.com/server-charts/stable");
+        });
+
+        it("the operator's repository wins over the channel: a Helm repository by name, an OCI path with the chart appended", () => {
+            const helm = rancherChart(releaseInput({ chartRepository: "https://charts.example.com/rancher" }));
+            assert.deepEqual([helm.chart, helm.repo], ["rancher", "https://charts.example.com/rancher"]);
+            const oci = rancherChart(releaseInput({ chartRepository: "oci://registry.example.com:5000/charts/" }));
+            assert.deepEqual([oci.chart, oci.repo], ["oci://registry.example.com:5000/charts/rancher", ""]);
+            const cm = certManagerRelease("v1.21.1", "rancher", {}, "oci://registry.example.com:5000/charts")!;
+            assert.deepEqual([cm.chart, cm.repo], ["oci://registry.example.com:5000/charts/cert-manager", ""]);
+            assert.deepEqual([certManagerRelease("v1.21.1", "rancher", {})!.repo], ["https://charts.jetstack.io"]);
+        });
+
+        it("air-gapped: Rancher uses the system charts bundled in its image", () => {
+            assert.equal(rancherValues({ ...BASE, useBundledSystemChart: true }).useBundledSystemChart, true);
+            assert.equal(rancherValues(BASE).useBundledSystemChart, undefined, "the chart's default (false) otherwise");
+        });
+
+        it("a release's chart source and login as @pulumi/kubernetes takes them (OCI: no repo)", () => {
+            const spec = rancherChart(releaseInput({ chartRepository: "oci://registry.example.com/charts" }));
+            assert.deepEqual(helmReleaseArgs(spec, "cattle-system", chartAuth({ user: "puller", password: "pw", caFile: "/ca.pem" })).repositoryOpts,
+                { username: "puller", password: "pw", caFile: "/ca.pem" });
+            assert.deepEqual(helmReleaseArgs(rancherChart(releaseInput()), "cattle-system", chartAuth(undefined)).repositoryOpts,
+                { repo: "https://charts.rancher.com/server-charts/prime" });
         });
 
         it("rancher mode: hostname, replicas, the password, TLS by Rancher's own CA (agents stay strict)", () => {

@@ -62,6 +62,13 @@ describe("rke2 config.yaml", () => {
         assert.deepEqual(c["node-taint"], ["dedicated=rancher:NoSchedule", "spot:PreferNoSchedule"]);
     });
 
+    it("a server without the worker role gets RKE2's CriticalAddonsOnly taint (no workloads on it)", () => {
+        const c = rke2NodeConfig(cluster(), server(1, { roles: ["controlplane", "etcd"], taints: [{ key: "a", effect: "NoSchedule" }] }),
+            { first: true, token: TOKEN });
+        assert.deepEqual(c["node-taint"], ["a:NoSchedule", "CriticalAddonsOnly=true:NoExecute"]);
+        assert.equal(rke2NodeConfig(cluster(), server(1), { first: true, token: TOKEN })["node-taint"], undefined);
+    });
+
     it("agents get no cluster-wide server keys, only agentConfig", () => {
         const c = rke2NodeConfig(cluster({ agentConfig: { "kubelet-arg": ["max-pods=200"] }, serverConfig: { profile: "cis" } }),
             agent, { first: false, token: TOKEN });
@@ -127,6 +134,10 @@ describe("rke2 config.yaml", () => {
             configs: { "registry.example.com:5000": { auth: { username: "puller", password: "pw" } } },
         });
         assert.deepEqual(yaml.load(rke2RegistriesYaml({ url: "registry.example.com" })), { configs: { "registry.example.com": {} } });
+        assert.deepEqual(yaml.load(rke2RegistriesYaml({ url: "registry.example.com:5000", isDefault: true })), {
+            mirrors: { "docker.io": { endpoint: ["https://registry.example.com:5000"] } },
+            configs: { "registry.example.com:5000": {} },
+        });
     });
 });
 

@@ -1,0 +1,20 @@
+// One file of a review render, and the helpers every stage's renderer shares (scripts/render/reviewArtifacts.ts).
+import * as yaml from "js-yaml";
+
+export interface ReviewArtifact {
+    /** Path inside the output folder, `/`-separated, relative. */
+    path: string;
+    /** One line for the index: what the file is and who applies it. */
+    about: string;
+    content: string;
+}
+
+/** A node address as a file name part (IPv6 colons and anything else unusual become `_`). */
+export function fileSafe(s: string): string {
+    return s.replace(/[^A-Za-z0-9._-]/g, "_");
+}
+
+/** YAML as the engine would see the object: undefined fields dropped, keys in insertion order. */
+export function dumpYaml(o: unknown): string {
+    return yaml.dump(JSON.parse(JSON.stringify(o)), { lineWidth: -1, noRefs: true, sortKeys: false });
+}
