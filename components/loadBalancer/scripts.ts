@@ -37,6 +37,11 @@ export interface LbScriptOptions {
     /** Ports published as host:container (same number on both sides). Required in docker mode. */
     publishPorts?: number[];
     /**
+     * The container's open-files limit (soft and hard, `--ulimit nofile=N:N`): at least nginx's worker_rlimit_nofile,
+     * which nginx can raise itself only up to the container's hard limit (docker mode). Default: docker's.
+     */
+    nofileLimit?: number;
+    /**
      * Seconds a new container must stay up before it counts as started and the container it replaces is
      * removed (docker mode). Default 5.
      */
@@ -236,7 +241,7 @@ export const PREVIOUS_NAME_SUFFIX = "-previous";
 /** Next to the live config during a container swap: the config the previous container ran (docker mode). */
 export const PREVIOUS_SUFFIX = ".rancher-ha-previous";
 
-function dockerSpec(o: LbScriptOptions): { name: string; dir: string; image: string; ports: number[]; spec: string } {
+function dockerSpec(o: LbScriptOptions): { name: string; dir: string; image: string; ports: number[]; nofile?: number; spec: string } {
     const name = o.containerName ?? LB_SCRIPT_DEFAULTS.containerName;
     const dir = checkAbs(o.configDir ?? LB_SCRIPT_DEFAULTS.configDir, "configDir");
     const image = o.image;
@@ -250,9 +255,13 @@ function dockerSpec(o: LbScriptOptions): { name: string; dir: string; image: str
     if (ports.length === 0 || ports.some(p => !Number.isInteger(p) || p < 1 || p > 65535)) {
         throw new Error(`lbScripts: docker mode needs the ports to publish, got ${JSON.stringify(ports)}`);
     }
+    const nofile = o.nofileLimit;
+    if (nofile !== undefined && (!Number.isInteger(nofile) || nofile < 1024 || nofile > 1048576)) {
+        throw new Error(`lbScripts: nofileLimit must be a whole number from 1024 to 1048576, got ${JSON.stringify(nofile)}`);
+    }
     // Everything `docker create` is given, hashed: a change to any of it means a new container.
-    const spec = sha256(JSON.stringify({ name, dir, image, ports })).slice(0, 16);
-    return { name, dir, image, ports, spec };
+    const spec = sha256(JSON.stringify(nofile === undefined ? { name, dir, image, ports } : { name, dir, image, ports, nofile })).slice(0, 16);
+    return { name, dir, image, ports, nofile, spec };
 }
 
 /**
@@ -298,7 +307,7 @@ fi`,
 
 function dockerApply(o: LbScriptOptions): string {
     const d = dockerSpec(o);
-    const publish = d.ports.map(p => `-p ${p}:${p}`).join(" ");
+    const publish = d.ports.map(p => `-p ${p}:${p}`).join(" ") + (d.nofile === undefined ? "" : ` --ulimit nofile=${d.nofile}:${d.nofile}`);
     const conf = `"$DIR/nginx.conf"`;
     const cand = `"$DIR/nginx.conf${CANDIDATE_SUFFIX}"`;
     const prevConf = `"$DIR/nginx.conf${PREVIOUS_SUFFIX}"`;
@@ -524,5 +533,7 @@ export function lbScriptOptions(lb: LoadBalancerSettings, configHash: string): L
         hostLabel: describeTarget(lb),
         image: lb.image,
         publishPorts: [lb.ports.http, lb.ports.https, lb.ports.kubeApi, ...(lb.ports.supervisor === undefined ? [] : [lb.ports.supervisor])],
+        // nginx raises its own limit to worker_rlimit_nofile only up to the container's hard limit.
+        nofileLimit: lb.mode === "docker" ? Math.min(Math.max(lb.workerRlimitNofile, 1024), 1048576) : undefined,
     };
 }

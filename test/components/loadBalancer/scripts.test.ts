@@ -693,7 +693,7 @@ case "$cmd" in
         --label) label=%{2#*=}; shift ;;
         -v) mount=$2; shift ;;
         -p) ports="%{ports:+$ports }$2"; shift ;;
-        --entrypoint) shift ;;
+        --entrypoint|--ulimit) shift ;;
         -*) echo "docker-test-double: unexpected flag $1" >&2; exit 2 ;;
         *) break ;;
       esac

@@ -11,7 +11,7 @@ PREV=rancher-ha-lb-previous
 DIR=/etc/rancher-ha/lb
 IMAGE=nginx:1.27-alpine
 REGISTRY=docker.io
-SPEC=58be4b0bafae643c
+SPEC=bff76dfac8706b68
 MOUNT="$DIR:/etc/nginx/rancher-ha:ro"
 CONFIRM=5
 if command -v docker >/dev/null 2>&1; then
@@ -102,7 +102,7 @@ if [ "$CHANGED" = 1 ]; then
   $SUDO mv -f "$DIR/nginx.conf.rancher-ha-new" "$DIR/nginx.conf"
 fi
 create_container() {
-  $D create --name "$NAME" --restart=unless-stopped --label "io.rancher-ha.lb-spec=$SPEC" -p 80:80 -p 443:443 -p 6443:6443 -p 9345:9345 -v "$MOUNT" "$IMAGE" \
+  $D create --name "$NAME" --restart=unless-stopped --label "io.rancher-ha.lb-spec=$SPEC" -p 80:80 -p 443:443 -p 6443:6443 -p 9345:9345 --ulimit nofile=200064:200064 -v "$MOUNT" "$IMAGE" \
     nginx -c /etc/nginx/rancher-ha/nginx.conf -g 'daemon off;'
 }
 start_confirmed() {
