@@ -103,6 +103,18 @@ describe("rancherSetup: importing a cluster (real kubectl and curl, fake APIs)",
         assert.equal(target.objects.size, 0);
     });
 
+    it("removal with cleanupAgentsOnRemove deletes Rancher's agents, their namespace and bindings from the cluster", async () => {
+        const r0 = await run(importClusterScript({ clusterName: "prod-east", clusterId: "c-abcde", timeoutSeconds: 30, pollSeconds: 1 }), bundle(), sandbox.env);
+        assert.equal(r0.code, 0, r0.stderr);
+        target.objects.set("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/cattle-admin-binding",
+            { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRoleBinding", metadata: { name: "cattle-admin-binding" } });
+        const r = await run(releaseClusterScript({ clusterName: "prod-east", cleanupAgents: true }), bundle(), sandbox.env);
+        assert.equal(r.code, 0, r.stderr);
+        assert.ok(!target.objects.has("/api/v1/namespaces/cattle-system"), "the namespace is gone");
+        assert.ok(!target.objects.has("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/cattle-admin-binding"));
+        assert.ok(target.requests.includes("DELETE /api/v1/namespaces/cattle-system"));
+    });
+
     it("removal by default leaves the agents in the cluster and calls nothing on it", async () => {
         const keep = await run(releaseClusterScript({ clusterName: "prod-east", cleanupAgents: false }), bundle(), sandbox.env);
         assert.equal(keep.code, 0);
