@@ -21,6 +21,7 @@ import {
 } from "../scripts/ops/remoteScripts";
 import { agentRedeployScript } from "../scripts/ops/agentRedeploy";
 import { importClusterScript, releaseClusterScript } from "../components/rancherSetup/registration";
+import { lbHealthCheckScript, lbHealthTargets } from "../components/loadBalancer/healthCheck";
 import { driftScript } from "../scripts/ops/driftScripts";
 import {
     rke2CertRotateScript, rke2CertStatusScript, rke2ClusterResetScript, rke2DriftScript, rke2RejoinServerScript, rke2SnapshotFindScript,
@@ -92,6 +93,8 @@ function renderedScripts(): Record<string, string> {
     out["ops/drift-admin-local.sh"] = driftScript({ hostLabel: "local", admin: { workDir: "/srv/rancher ha" } });
     out["ops/remove-cluster.sh"] = removeClusterScript({ ...ops, nodes: ["192.0.2.11", "192.0.2.12"] });
     out["ops/read-state.sh"] = readStateScript(ops);
+    out["lb/health-check.sh"] = lbHealthCheckScript({ targets: lbHealthTargets([{ address: "192.0.2.11", controlplane: true }, { address: "192.0.2.14", controlplane: false }],
+        { http: 80, https: 443, kubeApi: 6443, supervisor: 9345 }) });
     out["6-rancher-setup/register.sh"] = importClusterScript({ clusterName: "prod-east", clusterId: "c-abcde", timeoutSeconds: 600 });
     out["6-rancher-setup/register-private-ca.sh"] = importClusterScript({ clusterName: "prod-east", clusterId: "c-abcde", caChecksum: "a".repeat(64), timeoutSeconds: 600 });
     out["6-rancher-setup/release.sh"] = releaseClusterScript({ clusterName: "prod-east", cleanupAgents: false });
