@@ -4,7 +4,7 @@ import { strict as assert } from "assert";
 import { parseConfig } from "../../../components/config";
 import { RANCHER_LINES, rancherChannelFor } from "../../../components/config/compatibility";
 import { settle } from "../../helpers/mocks";
-import { assertProblem, problemsOf } from "./problems";
+import { assertProblem, problemsOf, validStack } from "./problems";
 import { KNOWN_HOSTS_ANY } from "../../fixtures/hostKeys";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE=\n-----END OPENSSH PRIVATE KEY-----\n";
@@ -18,14 +18,8 @@ const opts = {
     readFile: (p: string) => { if (files[p] === undefined) { throw enoent(p); } return files[p]; },
     listDir: (p: string) => { if (p !== "/srv/rke2") { throw enoent(p); } return ["install.sh", "rke2.linux-amd64.tar.gz", "sha256sum-amd64.txt"]; },
 };
-function base(): Record<string, any> {
-    return {
-        hostname: "rancher.example.com",
-        ssh: { user: "rancher", knownHostsFile: "~/.ssh/known_hosts" },
-        loadBalancer: { address: "192.0.2.10" },
-        nodes: [1, 2, 3].map(i => ({ address: `192.0.2.1${i}`, roles: ["controlplane", "etcd", "worker"] })),
-    };
-}
+/** A valid stack: 1 LB + 3 all-role nodes (problems.ts validStack). */
+const base = validStack;
 const oneProblem = (raw: Record<string, any>, key: string, pattern: RegExp) => assertProblem(raw, opts, key, pattern);
 
 describe("config: Rancher chart channel per version (community or Prime)", () => {

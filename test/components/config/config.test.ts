@@ -2,7 +2,7 @@ import { strict as assert } from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, DEFAULTS, keyId, loadConfig, parseConfig, parseConfigValue, suggest } from "../../../components/config";
 import { settle } from "../../helpers/mocks";
-import { assertProblem, problemsOf } from "./problems";
+import { assertProblem, problemsOf, validStack } from "./problems";
 import { HOST_KEYS, KNOWN_HOSTS_ANY } from "../../fixtures/hostKeys";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE=\n-----END OPENSSH PRIVATE KEY-----\n";
@@ -16,15 +16,8 @@ const readFile = (p: string) => {
 };
 const opts = { readFile, homeDir: "/home/op" };
 
-/** A valid stack: 1 LB + 3 all-role nodes, as Pulumi.dev.yaml. */
-function base(): Record<string, any> {
-    return {
-        hostname: "rancher.example.com",
-        ssh: { user: "rancher", knownHostsFile: "~/.ssh/known_hosts" },
-        loadBalancer: { address: "192.0.2.10" },
-        nodes: [1, 2, 3].map(i => ({ address: `192.0.2.1${i}`, roles: ["controlplane", "etcd", "worker"] })),
-    };
-}
+/** A valid stack: 1 LB + 3 all-role nodes (problems.ts validStack). */
+const base = validStack;
 
 const problems = (raw: Record<string, any>) => problemsOf(raw, opts);
 const oneProblem = (raw: Record<string, any>, key: string, pattern: RegExp) => assertProblem(raw, opts, key, pattern);

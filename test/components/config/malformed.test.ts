@@ -7,7 +7,7 @@ import { ConfigError, loadConfig, parseConfig } from "../../../components/config
 import { isImageReference, labelKeyProblem, labelValueProblem, shown, suggest } from "../../../components/config/names";
 import { normaliseWorkDir } from "../../../components/config/sections/admin";
 import { KNOWN_HOSTS_ANY } from "../../fixtures/hostKeys";
-import { assertProblem, problemsOf } from "./problems";
+import { assertProblem, problemsOf, validStack } from "./problems";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE=\n-----END OPENSSH PRIVATE KEY-----\n";
 const readFile = (p: string) => {
@@ -21,15 +21,8 @@ const readFile = (p: string) => {
 };
 const opts = { readFile, homeDir: "/home/op" };
 
-/** A valid stack: 1 LB + 3 all-role nodes. */
-function base(): Record<string, any> {
-    return {
-        hostname: "rancher.example.com",
-        ssh: { user: "rancher", knownHostsFile: "~/.ssh/known_hosts" },
-        loadBalancer: { address: "192.0.2.10" },
-        nodes: [1, 2, 3].map(i => ({ address: `192.0.2.1${i}`, roles: ["controlplane", "etcd", "worker"] })),
-    };
-}
+/** A valid stack: 1 LB + 3 all-role nodes (problems.ts validStack). */
+const base = validStack;
 
 function with_(change: (raw: Record<string, any>) => void): Record<string, any> {
     const raw = base();

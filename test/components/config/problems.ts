@@ -20,3 +20,13 @@ export function assertProblem(raw: Record<string, any>, opts: ParseOptions, key:
     assert.ok(hit, `no problem for ${key} in:\n${ps.join("\n")}`);
     assert.match(hit!, pattern);
 }
+
+/** A valid stack: 1 LB + 3 all-role nodes, as Pulumi.dev.yaml (host keys from ~/.ssh/known_hosts). A fresh object per call. */
+export function validStack(): Record<string, any> {
+    return {
+        hostname: "rancher.example.com",
+        ssh: { user: "rancher", knownHostsFile: "~/.ssh/known_hosts" },
+        loadBalancer: { address: "192.0.2.10" },
+        nodes: [1, 2, 3].map(i => ({ address: `192.0.2.1${i}`, roles: ["controlplane", "etcd", "worker"] })),
+    };
+}

@@ -4,7 +4,7 @@ import { strict as assert } from "assert";
 import { parseConfig } from "../../../components/config";
 import { kubeconfigSecretKeys } from "../../../components/config/sections/rancherSetup";
 import { settle } from "../../helpers/mocks";
-import { assertProblem, problemsOf } from "./problems";
+import { assertProblem, problemsOf, validStack } from "./problems";
 import { KNOWN_HOSTS_ANY } from "../../fixtures/hostKeys";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE=\n-----END OPENSSH PRIVATE KEY-----\n";
@@ -16,14 +16,9 @@ const opts = {
     homeDir: "/home/op", today: "2026-12-03",
     readFile: (p: string) => { if (files[p] === undefined) { throw Object.assign(new Error(p), { code: "ENOENT" }); } return files[p]; },
 };
+/** A valid stack: 1 LB + 3 all-role nodes (problems.ts validStack), Rancher from Prime. */
 function base(): Record<string, any> {
-    return {
-        hostname: "rancher.example.com",
-        ssh: { user: "rancher", knownHostsFile: "~/.ssh/known_hosts" },
-        loadBalancer: { address: "192.0.2.10" },
-        nodes: [1, 2, 3].map(i => ({ address: `192.0.2.1${i}`, roles: ["controlplane", "etcd", "worker"] })),
-        rancher: { chartRepo: "prime" },
-    };
+    return { ...validStack(), rancher: { chartRepo: "prime" } };
 }
 const oneProblem = (raw: Record<string, any>, key: string, pattern: RegExp) => assertProblem(raw, opts, key, pattern);
 
