@@ -6,9 +6,9 @@ import { script, shellQuote } from "../shared/shell";
 
 /**
  * The first line of a node's delete without the opt-in: that delete uninstalls the one node leaving the cluster,
- * and the engine skips it when the record goes too (policy/rules.ts NODE_REMOVAL_MARKER: the same text).
+ * and the engine skips it when the record goes too. Defined once, by the policy that accepts it.
  */
-export const NODE_REMOVAL_MARKER = "# rancher-ha: removes this node only; deletedWith the cluster record, so pulumi destroy skips it";
+export { NODE_REMOVAL_MARKER } from "../../policy/rules";
 
 export interface Rke2RecordArgs {
     stack: string;

@@ -3,7 +3,6 @@
 // /var/lib/rancher and /usr/local/bin of their own. RKE2 itself is an rke2 test double (test/fixtures/rke2).
 import { strict as assert } from "assert";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { Rke2ClusterInput, Rke2NodeInput, rke2NodeConfigYaml } from "../../../components/rke2/configYaml";
@@ -12,7 +11,7 @@ import {
 } from "../../../components/rke2/scripts";
 import { RunResult, SshHost, sshHostUnavailable, startSshHost } from "../../helpers/sshHost";
 import { requireTool } from "../../helpers/tools";
-import { installRke2Doubles, Rke2Call, rke2Calls, RKE2_PRIVATE_DIRS, writeArtifactDoubles } from "../../fixtures/rke2/doubles";
+import { resetRke2Cluster, Rke2Call, rke2Calls, RKE2_PRIVATE_DIRS, writeArtifactDoubles } from "../../fixtures/rke2/doubles";
 
 const TOKEN = "rh-5e11a7c0ffee5e11a7c0ffee5e11a7c0ffee5e11a7c0ffee";
 const V = "v1.36.3+rke2r1";
@@ -75,20 +74,9 @@ describe("RKE2 node scripts over real SSH (rke2 test double)", function () {
     beforeEach(async () => {
         // Let background node doubles of the previous test finish (each is bounded by ready-seconds).
         await sleep(300);
-        if (clusterDir) {
-            fs.rmSync(clusterDir, { recursive: true, force: true });
-        }
-        clusterDir = fs.mkdtempSync(path.join(os.tmpdir(), "rancher-ha-rke2-cluster-"));
-        fs.chmodSync(clusterDir, 0o777);
-        for (const [i, h] of hosts.entries()) {
-            for (const d of RKE2_PRIVATE_DIRS) {
-                const backing = h.privateDir(d);
-                for (const f of fs.readdirSync(backing)) {
-                    fs.rmSync(path.join(backing, f), { recursive: true, force: true });
-                }
-            }
+        clusterDir = resetRke2Cluster(hosts, ids, clusterDir, "rancher-ha-rke2-cluster-");
+        for (const h of hosts) {
             fs.rmSync(path.join(h.home, "rancher-ha-rke2-artifacts"), { recursive: true, force: true });
-            installRke2Doubles(h, cluster(), ids[i]);
         }
     });
 

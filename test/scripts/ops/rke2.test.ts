@@ -18,7 +18,7 @@ import { parseOpsResult } from "../../../scripts/ops/remoteScripts";
 import { reportedFile } from "../../../scripts/ops/driftReport";
 import { readStackFile, toolSettings } from "../../../scripts/stackFile";
 import { HOST_KEYS } from "../../fixtures/hostKeys";
-import { installRke2Doubles, Rke2Call, rke2Calls, RKE2_PRIVATE_DIRS } from "../../fixtures/rke2/doubles";
+import { resetRke2Cluster, Rke2Call, rke2Calls, RKE2_PRIVATE_DIRS } from "../../fixtures/rke2/doubles";
 import { SshHost, sshHostUnavailable, startSshHost } from "../../helpers/sshHost";
 import { requireTool } from "../../helpers/tools";
 
@@ -107,20 +107,7 @@ describe("npm run ops on an RKE2 stack over real SSH (rke2 test double)", functi
     beforeEach(async () => {
         // Background node doubles of the previous test end within ready-seconds (1 s).
         await new Promise(r => setTimeout(r, 1500));
-        if (clusterDir) {
-            fs.rmSync(clusterDir, { recursive: true, force: true });
-        }
-        clusterDir = fs.mkdtempSync(path.join(os.tmpdir(), "rancher-ha-rke2-ops-cluster-"));
-        fs.chmodSync(clusterDir, 0o777);
-        for (const [i, h] of hosts.entries()) {
-            for (const d of RKE2_PRIVATE_DIRS) {
-                const backing = h.privateDir(d);
-                for (const f of fs.readdirSync(backing)) {
-                    fs.rmSync(path.join(backing, f), { recursive: true, force: true });
-                }
-            }
-            installRke2Doubles(h, cluster(), ids[i]);
-        }
+        clusterDir = resetRke2Cluster(hosts, ids, clusterDir, "rancher-ha-rke2-ops-cluster-");
         await deploy();
     });
 
