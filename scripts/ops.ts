@@ -5,6 +5,7 @@ import { COMMON_OPTIONS, parseArgs, OptionSpec } from "./ops/args";
 import * as cmd from "./ops/commands";
 import * as rke2 from "./ops/rke2Commands";
 import { drift } from "./ops/drift";
+import { lbStatus } from "./ops/lbStatus";
 import { foreignOptionMessage, stackDistribution } from "./ops/distribution";
 import { readStackFile } from "./stackFile";
 
@@ -38,6 +39,10 @@ const agentsRedeployImpl: Impl = {
     run: cmd.agentsRedeploy,
     options: { kubeconfig: { value: true }, "ca-file": { value: true }, "rancher-url": { value: true }, manifest: { value: true }, "dry-run": {} },
     usage: "--kubeconfig <file> [--ca-file <pem> | --rancher-url <url>] [--manifest <file>] [--dry-run]   CATTLE_CA_CHECKSUM of the agents",
+};
+const lbStatusImpl: Impl = {
+    run: lbStatus, options: {},
+    usage: "   each LB host: nginx listening, the health checker's view of every node:port, its recent decisions, who holds the virtual IP (exit 3: a node is out or a service is down)",
 };
 const NO_RKE_STATE = "RKE2 keeps no state file on an admin host; the kubeconfig stays on the servers (read it into the stack with a new admin.stateSync and pulumi up)";
 
@@ -121,6 +126,7 @@ const COMMANDS: Record<string, CommandDef> = {
     },
     "host-keys": { rke: hostKeysImpl, rke2: hostKeysImpl },
     drift: { rke: driftImpl, rke2: driftImpl },
+    "lb-status": { rke: lbStatusImpl, rke2: lbStatusImpl },
     "agents-redeploy": { rke: agentsRedeployImpl, rke2: agentsRedeployImpl },
 };
 

@@ -5,7 +5,7 @@ import { rke2SnapshotProblems } from "../rke2/configYaml";
 import { compatibilityProblems } from "./compatibility";
 import { ConfigError, ConfigReader, ReaderOptions } from "./reader";
 import { hasUpperCase, isHostname, isIp, shown } from "./names";
-import { DEFAULTS, DISTRIBUTIONS, HostAliasesSettings, Rke2Settings, SIZING, StackSettings } from "./types";
+import { DEFAULTS, DISTRIBUTIONS, HostAliasesSettings, lbClientAddress, Rke2Settings, SIZING, StackSettings } from "./types";
 import { hostKeyDefaults, sshTarget } from "./sshKeys";
 import { parseAdmin } from "./sections/admin";
 import { parseCluster } from "./sections/cluster";
@@ -106,9 +106,9 @@ function parseStack(r: ConfigReader, raw: Record<string, unknown>): StackSetting
     }
     const hostAliases: HostAliasesSettings = {
         enabled: r.bool(ha, "enabled", "hostAliases.enabled") ?? false,
-        ip: haIp ?? lb?.address ?? "",
+        ip: haIp ?? (lb ? lbClientAddress(lb) : ""),
     };
-    if (hostAliases.enabled && haIp === undefined && lb && !isIp(lb.address)) {
+    if (hostAliases.enabled && haIp === undefined && lb && !isIp(lbClientAddress(lb))) {
         // /etc/hosts needs an address; the default (the LB) is a name here.
         r.err("hostAliases.ip", `required when hostAliases.enabled is true and loadBalancer.address (${shown(lb.address)}) ` +
             "is a host name; set it to the IP that name resolves to");

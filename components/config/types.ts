@@ -42,7 +42,46 @@ export interface NodeSettings extends SshTarget {
     dockerSocket?: string;
 }
 
+/** The LB's active health checker (loadBalancer.healthChecks; components/loadBalancer/healthCheck.ts). */
+export interface LbHealthCheckSettings {
+    /** Install the checker on every LB host. Default true. */
+    enabled: boolean;
+    /** Seconds between probe rounds. Default 1. */
+    intervalSeconds: number;
+    /** Seconds one probe may take. Default 1. */
+    timeoutSeconds: number;
+    /** Consecutive failed probes before a node:port is taken out. Default 3. */
+    fall: number;
+    /** Consecutive good probes before it is put back. Default 2. */
+    rise: number;
+}
+
+/** Two LB hosts holding a virtual IP with keepalived (loadBalancer.hosts + loadBalancer.virtualIp). */
+export interface LbVirtualIp {
+    /** The virtual IPv4 address clients use. */
+    address: string;
+    /** VRRP virtual router id (loadBalancer.virtualRouterId). Default: the last octet of the address. */
+    routerId: number;
+    /** Network interface that carries it (loadBalancer.interface). Default: the one holding each host's address. */
+    interface?: string;
+}
+
+/**
+ * The load balancer. Its SshTarget fields are the first LB host (loadBalancer.address, or loadBalancer.hosts[0]);
+ * `hosts` lists every LB host and `clientAddress` is what clients use (see lbHosts / lbClientAddress).
+ */
 export interface LoadBalancerSettings extends SshTarget {
+    /** Every LB host, the first one first: nginx and the checker run on each. parseConfig always sets it. */
+    hosts?: SshTarget[];
+    /**
+     * What clients, the kubeconfig, the certificate SANs and hostAliases use: the virtual IP of a pair, else the
+     * LB host's address. parseConfig always sets it.
+     */
+    clientAddress?: string;
+    /** Set with loadBalancer.hosts: keepalived moves the address between the two hosts. */
+    virtualIp?: LbVirtualIp;
+    /** The active health checker. parseConfig always sets it. */
+    healthChecks?: LbHealthCheckSettings;
     /** `docker`: an nginx container, as in the seed article. `system`: the distro's nginx + stream module. */
     mode: LbMode;
     /** Container image in docker mode. */
@@ -64,6 +103,16 @@ export interface LoadBalancerSettings extends SshTarget {
      * (loadBalancer.proxyTimeout). parseConfig always sets it; default DEFAULTS.lbProxyTimeout.
      */
     proxyTimeout?: string;
+}
+
+/** Every LB host (the one of a single LB, or both of a pair). */
+export function lbHosts(lb: LoadBalancerSettings): SshTarget[] {
+    return lb.hosts ?? [lb];
+}
+
+/** The address clients use: the pair's virtual IP, else the LB host's address. */
+export function lbClientAddress(lb: LoadBalancerSettings): string {
+    return lb.clientAddress ?? lb.virtualIp?.address ?? lb.address;
 }
 
 export interface AdminSettings {
@@ -279,6 +328,7 @@ export const DEFAULTS = {
     lbMaxConnections: 50000,
     // Long enough for idle watches, `kubectl exec/logs -f` and agent websockets (nginx's own 10m cuts them).
     lbProxyTimeout: "1h",
+    lbHealthChecks: { enabled: true, intervalSeconds: 1, timeoutSeconds: 1, fall: 3, rise: 2 } as LbHealthCheckSettings,
     workDir: "~/rancher-ha",
     rkePath: "rke",
     // The last free RKE1 line (RKE1 is end of life; the compatibility check warns on every run): rke v1.8.14 ships

@@ -4,7 +4,7 @@ import * as http from "http";
 import * as https from "https";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { keyId } from "../../components/config";
+import { keyId, lbClientAddress } from "../../components/config";
 import { hostKeyFingerprint, hostKeyFor, normaliseHostKey, parseKnownHosts } from "../../components/config/hostKeys";
 import { rkeRemoveWarning } from "../../components/rke/scripts";
 import { CERT_WARN_DAYS, certStatusReport, stateCertificates } from "./certStatus";
@@ -460,7 +460,7 @@ export async function restoreWorkdir(o: Opts, io: Io): Promise<number> {
     }
     const registryPassword = s.privateRegistry ? cfg.privateRegistries?.[0]?.password : undefined;
     const s3Secret = s.etcdSnapshots.s3 ? cfg.services?.etcd?.backupConfig?.s3BackupConfig?.secretKey : undefined;
-    const yml = rkeClusterYaml(rkeYamlArgs(settings, settings.loadBalancer.address, { registryPassword: registryPassword, s3SecretKey: s3Secret }));
+    const yml = rkeClusterYaml(rkeYamlArgs(settings, lbClientAddress(settings.loadBalancer), { registryPassword: registryPassword, s3SecretKey: s3Secret }));
     const res = await runOnAdmin(c, io, installRecoveredScript({ workDir: s.admin.workDir, hostLabel: c.args.hostLabel, replace: flag(o, "replace") }),
         installRecoveredBundle({ rkeState: parsed.text, kubeconfig: parsed.kubeconfig, clusterYml: yml, keys }));
     if (!res) {

@@ -15,7 +15,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as zlib from "zlib";
 import * as yaml from "js-yaml";
-import { keyId, StackSettings } from "../../components/config";
+import { keyId, lbClientAddress, StackSettings } from "../../components/config";
 import { lbNginxConf } from "../../components/loadBalancer/nginxConf";
 import { LB_SCRIPT_DEFAULTS, lbApplyScript, lbScriptOptions } from "../../components/loadBalancer/scripts";
 import { rkeClusterYaml, rkeUpPlan, rkeYamlArgs } from "../../components/rke/clusterYml";
@@ -495,7 +495,7 @@ function stackSettingsHints(s: StackSettings): { masks: YmlMasks; keyIds: string
 /** What the stack renders for the admin work dir (unknown secrets as placeholders, masked when compared). */
 export function adminExpectation(s: StackSettings, c: FixContext, where: string, ssh?: string): AdminExpected {
     const { masks, keyIds } = stackSettingsHints(s);
-    const args = rkeYamlArgs(s, s.loadBalancer.address, {
+    const args = rkeYamlArgs(s, lbClientAddress(s.loadBalancer), {
         registryPassword: masks.registryPassword ? MASKED : undefined, s3SecretKey: masks.s3SecretKey ? MASKED : undefined,
     });
     return { ...c, where, workDir: s.admin.workDir, yml: rkeClusterYaml(args), plan: rkeUpPlan(args), masks, keyIds, ssh };

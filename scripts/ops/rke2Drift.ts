@@ -6,7 +6,7 @@
 // hashes or sends them (rke2DriftScript), and the stack's render (token and secrets redacted) loses the same lines
 // before the comparison. A difference in those lines alone is therefore not seen.
 import type { StackSettings } from "../../components/config";
-import { Rke2NodeKind } from "../../components/config/types";
+import { lbClientAddress, Rke2NodeKind } from "../../components/config/types";
 import { REDACTED, rke2NodeConfigYamlRedacted } from "../../components/rke2/configYaml";
 import { rke2ClusterInputFor, rke2NodeInputFor, rke2RegistriesYamlFor } from "../../components/rke2/nodeArgs";
 import { RKE2_OWNED_FILE_HEADER } from "../../components/rke2/scripts";
@@ -38,7 +38,7 @@ export interface Rke2NodeExpected {
 /** A node's expected files: the same builders the stage uses (nodeArgs.ts), secrets redacted, then masked. */
 export function rke2NodeExpectation(s: StackSettings, node: StackSettings["nodes"][number], kind: Rke2NodeKind, first: boolean,
     stack: string, where: string, ssh?: string): Rke2NodeExpected {
-    const cluster = rke2ClusterInputFor(s, s.loadBalancer.address, s.etcdSnapshots.s3?.secretKey !== undefined ? REDACTED : undefined);
+    const cluster = rke2ClusterInputFor(s, lbClientAddress(s.loadBalancer), s.etcdSnapshots.s3?.secretKey !== undefined ? REDACTED : undefined);
     const registries = rke2RegistriesYamlFor(s, s.privateRegistry?.password !== undefined ? REDACTED : undefined);
     return {
         where, kind, first, stack, ssh, root: node.user === "root", version: s.rke2!.version,

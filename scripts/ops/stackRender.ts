@@ -1,6 +1,6 @@
 // Renders rancher-cluster.yml from stack config entries exactly as `pulumi up` would (config parser, yamlArgs,
 // renderer), for `recover`: what the stack makes of recovered entries is compared with what the cluster runs.
-import { ParseOptions } from "../../components/config";
+import { lbClientAddress, ParseOptions } from "../../components/config";
 import { rkeYamlArgs } from "../../components/rke/clusterYml";
 import { rkeClusterConfig } from "../../components/rke/clusterYml";
 import { StackRenderer } from "./rkeRecovery";
@@ -29,6 +29,6 @@ export function stackRenderer(file: StackFile, opts: ParseOptions = {}): StackRe
         }
         // Host keys do not change the yml, and recovered nodes have none pinned yet.
         const { settings } = toolSettings({ ...file, raw: withoutHostKeyCheck(raw) }, opts);
-        return rkeClusterConfig(rkeYamlArgs(settings, settings.loadBalancer.address, { registryPassword: "<secret>", s3SecretKey: "<secret>" }));
+        return rkeClusterConfig(rkeYamlArgs(settings, lbClientAddress(settings.loadBalancer), { registryPassword: "<secret>", s3SecretKey: "<secret>" }));
     };
 }

@@ -9,6 +9,10 @@
 // Scripts and configs are the exact text the stages hand to the hosts and the cluster (same renderers, same
 // inputs), so two renders diff exactly like two deployments would.
 import type { StackSettings } from "../../components/config";
+import { lbClientAddress, lbHosts } from "../../components/config/types";
+import { lbHealthCheckService } from "../../components/loadBalancer/healthCheckService";
+import { lbKeepalivedServices } from "../../components/loadBalancer/keepalivedService";
+import { LbServiceSpec, lbServiceApplyScript, lbServiceDeleteScript, lbServiceUnit } from "../../components/loadBalancer/serviceScripts";
 import { describeTarget } from "../../components/shared/ssh";
 import { redacted } from "../redact";
 import { AGENT_WAIT_SECONDS, agentHostAliasesScript, agentReleaseScript, agentTargets, AgentTarget } from "../../components/hostAliases/agentScripts";
@@ -61,7 +65,7 @@ export const STAGE_DIRS = {
 /** Every artifact of the stack, index first, then stage by stage. Deterministic: same input, same bytes. */
 export function reviewArtifacts(input: ReviewInput): ReviewArtifact[] {
     const s = input.settings;
-    const lbAddress = input.loadBalancerAddress ?? s.loadBalancer.address;
+    const lbAddress = input.loadBalancerAddress ?? lbClientAddress(s.loadBalancer);
     const notes: string[] = [];
     const files = [
         ...loadBalancerArtifacts(s),
@@ -87,10 +91,34 @@ function loadBalancerArtifacts(s: StackSettings): ReviewArtifact[] {
     const conf = lbNginxConf(s.loadBalancer, s.nodes);
     const scripts = lbScriptOptions(s.loadBalancer, sha256(conf));
     const where = `${describeTarget(s.loadBalancer)} (${s.loadBalancer.mode} mode)`;
-    return [
-        { path: `${dir}/nginx.conf`, about: `nginx L4 config the LB host ${where} runs`, content: conf },
+    const hosts = lbHosts(s.loadBalancer);
+    const others = hosts.slice(1).map(h => `${describeTarget(h)}`);
+    const out: ReviewArtifact[] = [
+        { path: `${dir}/nginx.conf`, about: `nginx L4 config the LB host ${where} runs${others.length ? ` (and ${others.join(", ")}: the same)` : ""}`, content: conf },
         { path: `${dir}/apply.sh`, about: `creates/updates the LB over SSH on ${where}; nginx.conf arrives on stdin`, content: lbApplyScript(scripts) },
         { path: `${dir}/delete.sh`, about: "removes the LB (pulumi destroy)", content: lbDeleteScript(scripts) },
+    ];
+    if (s.loadBalancer.healthChecks?.enabled !== false) {
+        const check = lbHealthCheckService(s.loadBalancer, s.nodes, describeTarget(s.loadBalancer));
+        out.push(...serviceArtifacts(dir, "health-check", check, "the active health checker", hosts.length));
+    }
+    const vips = lbKeepalivedServices(s.loadBalancer);
+    if (vips) {
+        hosts.forEach((h, i) => out.push(...serviceArtifacts(dir, `keepalived-${fileSafe(h.address)}`, vips(i, describeTarget(h)),
+            `keepalived on ${describeTarget(h)} (virtual IP ${lbClientAddress(s.loadBalancer)})`, 1)));
+    }
+    return out;
+}
+
+/** An LB host service: each of its files, its systemd unit, and the scripts that install and remove it. */
+function serviceArtifacts(dir: string, name: string, svc: LbServiceSpec, what: string, hosts: number): ReviewArtifact[] {
+    const files = svc.bundle.trim().split("\n").map(l => l.split(" ")).map(([file, , data]) => ({ file, content: Buffer.from(data, "base64").toString("utf8") }));
+    const on = hosts > 1 ? `each of the ${hosts} LB hosts` : "the LB host";
+    return [
+        ...files.map(f => ({ path: `${dir}/${name}/${f.file}`, about: `${what}: ${f.file}, installed in ${svc.options.dir ?? `/etc/rancher-ha/lb/${svc.options.name}`} on ${on}`, content: f.content })),
+        { path: `${dir}/${name}/${svc.options.name}.service`, about: `${what}: the systemd unit that runs it`, content: lbServiceUnit(svc.options) },
+        { path: `${dir}/${name}/apply.sh`, about: `installs/updates ${what} over SSH on ${on}; its files arrive on stdin`, content: lbServiceApplyScript(svc.options) },
+        { path: `${dir}/${name}/delete.sh`, about: `removes ${what} (pulumi destroy)`, content: lbServiceDeleteScript(svc.options) },
     ];
 }
 

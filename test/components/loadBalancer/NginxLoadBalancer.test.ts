@@ -64,13 +64,15 @@ describe("NginxLoadBalancer (mocks)", () => {
         };
         await allRegistered(recorded);
         const component = recorded.find(r => r.type === "rancher-ha:loadBalancer:NginxLoadBalancer" && r.name === name)!;
-        const cmds = byType(recorded, "command:remote:Command").filter(r => r.parent === component.urn);
-        return { lb, out, component, cmds };
+        const all = byType(recorded, "command:remote:Command").filter(r => r.parent === component.urn);
+        const cmds = all.filter(r => r.name.startsWith(`${name}-nginx`));
+        return { lb, out, component, cmds, all };
     }
 
-    it("is one component with one remote Command on the LB host, parented to it", async () => {
-        const { out, component, cmds } = await build("lb", { loadBalancer: lbSettings(), nodes: NODES });
+    it("is one component with a remote Command for nginx and one for the health checker on the LB host, parented to it", async () => {
+        const { out, component, cmds, all } = await build("lb", { loadBalancer: lbSettings(), nodes: NODES });
         assert.ok(component, "component registered with its type token");
+        assert.deepEqual(all.map(c => c.name).sort(), ["lb-health-check", "lb-nginx"]);
         assert.equal(cmds.length, 1);
         const [cmd] = cmds;
         assert.equal(cmd.name, "lb-nginx");
@@ -148,5 +150,33 @@ describe("NginxLoadBalancer (mocks)", () => {
         assert.doesNotMatch(out.nginxConf.value, /^include /m);
         assert.match(out.nginxConf.value, /^\s+listen 16443 backlog=4096 so_keepalive=60s:10s:6;$/m);
         assert.deepEqual(upstream(out.nginxConf.value, UPSTREAMS.kubeApi), ["192.0.2.11:6443", "192.0.2.12:6443", "192.0.2.13:6443"]);
+    });
+
+    it("the health checker: after nginx on the same host, its script on stdin (secret), removed by its delete", async () => {
+        const { all } = await build("lb", { loadBalancer: lbSettings(), nodes: NODES });
+        const nginx = all.find(c => c.name === "lb-nginx")!;
+        const check = all.find(c => c.name === "lb-health-check")!;
+        assert.ok(check.dependencies.includes(nginx.urn), "installed after nginx");
+        assert.equal(check.inputs.connection.host, "192.0.2.10");
+        assert.equal(check.inputs.addPreviousOutputInEnv, false);
+        assert.ok(check.secretInputs.includes("stdin"));
+        assert.deepEqual(check.inputs.triggers, ["192.0.2.10"]);
+        assert.equal(check.inputs.update, check.inputs.create);
+        assert.match(check.inputs.delete, /systemctl disable --now "\$NAME"/);
+        const [name, mode, data] = (check.inputs.stdin as string).trim().split(" ");
+        assert.deepEqual([name, mode], ["check.sh", "755"]);
+        const checker = Buffer.from(data, "base64").toString("utf8");
+        // Every node's ingress ports, the API on controlplane nodes: what nginx forwards to.
+        // Sorted as nginx's upstreams are, whatever the stack's node order.
+        for (const t of ["20000 http 192.0.2.11 80 http", "20002 kubeApi 192.0.2.11 6443 apiserver", "20010 https 192.0.2.21 443 https"]) {
+            assert.ok(checker.includes(t), `${t} in\n${checker}`);
+        }
+        assert.ok(!checker.includes("192.0.2.21 6443"), "a worker gets no API probe");
+        assert.ok(check.inputs.create.includes(sha256(check.inputs.stdin as string)), "the command carries the bundle's hash");
+    });
+
+    it("loadBalancer.healthChecks.enabled false: no checker", async () => {
+        const { all } = await build("lb", { loadBalancer: lbSettings({ healthChecks: { enabled: false, intervalSeconds: 1, timeoutSeconds: 1, fall: 3, rise: 2 } }), nodes: NODES });
+        assert.deepEqual(all.map(c => c.name), ["lb-nginx"]);
     });
 });

@@ -84,6 +84,8 @@ describe("scripts/render/reviewArtifacts", () => {
         assert.deepEqual(files.map(f => f.path), [
             INDEX_FILE,
             "1-load-balancer/nginx.conf", "1-load-balancer/apply.sh", "1-load-balancer/delete.sh",
+            "1-load-balancer/health-check/check.sh", "1-load-balancer/health-check/rancher-ha-lb-check.service",
+            "1-load-balancer/health-check/apply.sh", "1-load-balancer/health-check/delete.sh",
             "2-rke/rancher-cluster.yml",
             "2-rke/preflight-192.0.2.11.sh", "2-rke/preflight-192.0.2.12.sh", "2-rke/preflight-192.0.2.13.sh",
             "2-rke/rke-up.sh", "2-rke/rke-up-command.sh", "2-rke/destroy.sh",
@@ -309,6 +311,14 @@ describe("scripts/render/reviewArtifacts: the text the components apply (Pulumi 
             assert.equal(files.get(`${dir.loadBalancer}/apply.sh`), lbCmd.inputs.create);
             assert.equal(files.get(`${dir.loadBalancer}/apply.sh`), lbCmd.inputs.update);
             assert.equal(files.get(`${dir.loadBalancer}/delete.sh`), lbCmd.inputs.delete);
+            const check = d.recorded.find(x => x.name === "lb-health-check");
+            assert.equal(files.has(`${dir.loadBalancer}/health-check/apply.sh`), check !== undefined, "the checker: rendered iff installed");
+            if (check) {
+                assert.equal(files.get(`${dir.loadBalancer}/health-check/apply.sh`), check.inputs.create);
+                assert.equal(files.get(`${dir.loadBalancer}/health-check/delete.sh`), check.inputs.delete);
+                const [, , data] = (check.inputs.stdin as string).trim().split(" ");
+                assert.equal(files.get(`${dir.loadBalancer}/health-check/check.sh`), Buffer.from(data, "base64").toString("utf8"));
+            }
 
             assert.equal(files.get(`${dir.rke}/rancher-cluster.yml`), d.clusterYaml);
             for (const n of s.nodes) {
