@@ -37,6 +37,12 @@ export interface LbServiceOptions {
     needs?: LbServiceNeed[];
     /** Directory of its files. Default /etc/rancher-ha/lb/<name>. */
     dir?: string;
+    /**
+     * sh run after changed files are in $DIR and before the daemon (re)starts or reloads: fills in what only the host
+     * knows, and tests the result. A failure fails the run; the files count as not installed, so the next run
+     * retries. Default none.
+     */
+    afterInstall?: string;
     /** Seconds it must keep running after a (re)start before the run counts as good. Default 3. */
     confirmSeconds?: number;
 }
@@ -164,6 +170,7 @@ unpack_bundle "$TMP/files" < "$TMP/bundle"`,
   say "installed $1"
 }`,
         ...installs,
+        `after_install() {\n${o.afterInstall ?? "  :"}\n}`,
         // Files first (each renamed into place), then the hash that says they are complete.
         `CHANGED=0
 if [ "$($SUDO cat "$DIR/.bundle-sha256" 2>/dev/null)" != "$WANT" ]; then
@@ -175,6 +182,8 @@ if [ "$($SUDO cat "$DIR/.bundle-sha256" 2>/dev/null)" != "$WANT" ]; then
     $SUDO chown root:root "$DIR/.$(basename "$f").new" 2>/dev/null || true
     $SUDO mv -f "$DIR/.$(basename "$f").new" "$DIR/$(basename "$f")"
   done
+  $SUDO rm -f "$DIR/.bundle-sha256"
+  after_install || fail "the new files were not taken into use (above); the running $NAME keeps its previous ones"
   printf '%s\\n' "$WANT" | $SUDO tee "$DIR/.bundle-sha256" >/dev/null
   printf '%s\\n' "$MARKER" | $SUDO tee "$DIR/.managed" >/dev/null
 fi`,

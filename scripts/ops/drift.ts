@@ -15,7 +15,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as zlib from "zlib";
 import * as yaml from "js-yaml";
-import { keyId, lbClientAddress, StackSettings } from "../../components/config";
+import { keyId, lbClientAddress, lbHosts, StackSettings } from "../../components/config";
 import { lbNginxConf } from "../../components/loadBalancer/nginxConf";
 import { LB_SCRIPT_DEFAULTS, lbApplyScript, lbScriptOptions } from "../../components/loadBalancer/scripts";
 import { rkeClusterYaml, rkeUpPlan, rkeYamlArgs } from "../../components/rke/clusterYml";
@@ -612,7 +612,17 @@ export async function drift(o: Opts, io: Io, paths: DriftPaths = {}): Promise<nu
         const lines = await runCheck(target, label, text, sshOptions, io, r);
         return lines ? compare(lines).reduce(merge, r) : r;
     };
-    const lbCheck = () => check(lbTarget, lbWhere, driftScript({ hostLabel: describeTarget(s.loadBalancer), lb: lbArgs }), lines => [compareLb(lines, lbExp)]);
+    // Every LB host runs the same config (both of a pair): each is checked.
+    const lbHostsRaw = Array.isArray(lbRaw.hosts) ? lbRaw.hosts as Record<string, unknown>[] : [lbRaw];
+    const lbChecks = (from = 0) => lbHosts(s.loadBalancer).map((h, i) => ({ h, i })).filter(({ i }) => i >= from).map(({ h, i }) => {
+        if (i === 0) {
+            return check(lbTarget, lbWhere, driftScript({ hostLabel: describeTarget(s.loadBalancer), lb: lbArgs }), lines => [compareLb(lines, lbExp)]);
+        }
+        const target: RemoteTarget = { ...targetFor(s, file.raw, h, identity), keyFile: keyFileFor(file.raw, lbHostsRaw[i] ?? lbRaw, identity) };
+        const where = `lb ${describeTarget(h)}`;
+        const exp = lbExpectation(s, c, where, lbArgs, sshCommandFor(target));
+        return check(target, where, driftScript({ hostLabel: describeTarget(h), lb: lbArgs }), lines => [compareLb(lines, exp)]);
+    });
     // RKE2 has no admin host: each node's files, unit and release are checked instead (rke2Drift.ts).
     const rke2Checks = () => rke2PlannedNodes(s).map(({ node, kind, first }) => {
         const target = targetFor(s, file.raw, node, identity);
@@ -621,12 +631,12 @@ export async function drift(o: Opts, io: Io, paths: DriftPaths = {}): Promise<nu
         return check(target, where, rke2DriftScript({ kind, hostLabel: `${kind} ${node.address}` }), lines => [compareRke2Node(lines, e)]);
     });
     const adminExp = () => adminExpectation(s, c, adminWhere, admin === "local" ? undefined : sshCommandFor(admin));
-    const checks: Promise<DriftResult>[] = s.distribution === "rke2" ? [lbCheck(), ...rke2Checks()] : together
+    const checks: Promise<DriftResult>[] = s.distribution === "rke2" ? [...lbChecks(), ...rke2Checks()] : together
         ? [check(lbTarget, `${lbWhere} (also the admin host)`,
             driftScript({ hostLabel: describeTarget(s.loadBalancer), lb: lbArgs, admin: { workDir: s.admin.workDir } }),
-            lines => [compareLb(lines, lbExp), compareAdmin(lines, adminExp())])]
+            lines => [compareLb(lines, lbExp), compareAdmin(lines, adminExp())]), ...lbChecks(1)]
         : [
-            lbCheck(),
+            ...lbChecks(),
             check(admin, adminWhere, driftScript({ hostLabel: adminWhere.slice(6), admin: { workDir: s.admin.workDir } }), lines => [compareAdmin(lines, adminExp())]),
         ];
     if (kubeconfig) {

@@ -159,6 +159,12 @@ function parsePair(r: ConfigReader, o: Record<string, unknown>, d: SshDefaults, 
         }
         return sshTarget(r, r.item(h, key), key, d);
     });
+    hosts.forEach((h, i) => {
+        if (h && !net.isIPv4(h.address)) {
+            r.err(`loadBalancer.hosts[${i}].address`, `${shown(h.address)} is not an IPv4 address; keepalived sends its adverts ` +
+                "to the other LB host's IPv4 address: give each LB host's IPv4 address");
+        }
+    });
     const [a, b] = hosts.map(h => h?.address.toLowerCase());
     if (a !== undefined && a === b) {
         r.err("loadBalancer.hosts[1].address", `${shown(hosts[1]!.address)} is also loadBalancer.hosts[0]; the pair needs two hosts`);
@@ -180,7 +186,7 @@ function parsePair(r: ConfigReader, o: Record<string, unknown>, d: SshDefaults, 
         r.err("loadBalancer.virtualIp", `${shown(vipRaw)} is the address of ${taken[0]}; the virtual IP must be a free address ` +
             "that no host uses (keepalived adds it to the LB host that holds it)");
     }
-    if (iface !== undefined && !/^[A-Za-z0-9_.:@-]{1,15}$/.test(iface)) {
+    if (iface !== undefined && !/^[A-Za-z0-9_.-]{1,15}$/.test(iface)) {
         r.err("loadBalancer.interface", `${shown(iface)} is not a network interface name (e.g. eth0, ens192); leave it out to use the ` +
             "interface that carries each LB host's address");
     }

@@ -179,4 +179,28 @@ describe("NginxLoadBalancer (mocks)", () => {
         const { all } = await build("lb", { loadBalancer: lbSettings({ healthChecks: { enabled: false, intervalSeconds: 1, timeoutSeconds: 1, fall: 3, rise: 2 } }), nodes: NODES });
         assert.deepEqual(all.map(c => c.name), ["lb-nginx"]);
     });
+
+    it("a pair: nginx, the checker and keepalived on each host (the first keeps a single LB's names); clients use the virtual IP", async () => {
+        const second: SshTarget = { address: "192.0.2.9", port: 22, user: "ops", privateKey: pulumi.secret(LB_KEY), keyId: "lbkeyid000000000", hostKey: "ssh-ed25519 AAAA" };
+        const first = lbSettings();
+        const { out, all } = await build("lb", {
+            loadBalancer: { ...first, hosts: [first, second], clientAddress: "192.0.2.8", virtualIp: { address: "192.0.2.8", routerId: 8 } },
+            nodes: NODES,
+        });
+        assert.equal(out.address.value, "192.0.2.8");
+        assert.deepEqual(all.map(c => c.name).sort(),
+            ["lb-health-check", "lb-health-check-2", "lb-keepalived", "lb-keepalived-2", "lb-nginx", "lb-nginx-2"]);
+        const on = (n: string) => all.find(c => c.name === n)!;
+        assert.equal(on("lb-nginx-2").inputs.connection.host, "192.0.2.9");
+        assert.equal(on("lb-nginx-2").inputs.stdin, on("lb-nginx").inputs.stdin, "the same nginx.conf on both");
+        assert.equal(on("lb-keepalived-2").inputs.connection.host, "192.0.2.9");
+        assert.ok(on("lb-keepalived-2").dependencies.includes(on("lb-nginx-2").urn));
+        const conf = (n: string) => Buffer.from((on(n).inputs.stdin as string).split("\n")[0].split(" ")[2], "base64").toString("utf8");
+        assert.match(conf("lb-keepalived"), /priority 200/);
+        assert.match(conf("lb-keepalived-2"), /priority 190/);
+        assert.match(conf("lb-keepalived-2"), /unicast_peer \{\s+192\.0\.2\.10\s+\}/);
+        for (const c of all) {
+            assert.equal(c.inputs.addPreviousOutputInEnv, false, c.name);
+        }
+    });
 });

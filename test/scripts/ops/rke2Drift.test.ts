@@ -3,7 +3,7 @@
 // them. The script itself runs over SSH in rke2.test.ts.
 import { strict as assert } from "assert";
 import * as path from "path";
-import { StackSettings } from "../../../components/config";
+import { lbClientAddress, StackSettings } from "../../../components/config";
 import { REDACTED, rke2NodeConfigYaml } from "../../../components/rke2/configYaml";
 import { rke2ClusterInputFor, rke2NodeInputFor, rke2PlannedNodes, rke2RegistriesYamlFor } from "../../../components/rke2/nodeArgs";
 import { compareRke2Node, rke2NodeExpectation } from "../../../scripts/ops/rke2Drift";
@@ -34,7 +34,7 @@ describe("scripts/ops/rke2Drift", () => {
     const planned = rke2PlannedNodes(s);
     /** What pulumi up writes on a node, with real secret values. */
     const written = (i: number, over: Partial<ReturnType<typeof rke2ClusterInputFor>> = {}) => ({
-        config: rke2NodeConfigYaml({ ...rke2ClusterInputFor(s, s.loadBalancer.address, "real-s3-secret"), ...over }, rke2NodeInputFor(planned[i].node),
+        config: rke2NodeConfigYaml({ ...rke2ClusterInputFor(s, lbClientAddress(s.loadBalancer), "real-s3-secret"), ...over }, rke2NodeInputFor(planned[i].node),
             { first: planned[i].first, token: "rh-real-token-0123456789" }),
         registries: rke2RegistriesYamlFor(s, "real-registry-password"),
     });
@@ -82,7 +82,7 @@ describe("scripts/ops/rke2Drift", () => {
     it("a registries.yaml of rancher-ha's when the stack has no registry any more is drift; someone else's is left alone", () => {
         const noRegistry: StackSettings = { ...s, privateRegistry: undefined };
         const e = rke2NodeExpectation(noRegistry, planned[3].node, "agent", false, "rke2", "agent x");
-        const w = rke2NodeConfigYaml(rke2ClusterInputFor(noRegistry, s.loadBalancer.address, "real"), rke2NodeInputFor(planned[3].node), { first: false, token: "t" });
+        const w = rke2NodeConfigYaml(rke2ClusterInputFor(noRegistry, lbClientAddress(s.loadBalancer), "real"), rke2NodeInputFor(planned[3].node), { first: false, token: "t" });
         const ours = compareRke2Node(report({ config: w, registries: written(3).registries }), e);
         assert.match(ours.findings.map(f => f.what).join("\n"), /registries\.yaml is rancher-ha's, but the stack sets no privateRegistry any more/);
         const theirs = compareRke2Node(report({ config: w, registries: "mirrors: {}\n" }), e);

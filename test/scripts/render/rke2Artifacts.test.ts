@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { parseConfig, StackSettings } from "../../../components/config";
+import { lbClientAddress, parseConfig, StackSettings } from "../../../components/config";
 import { REDACTED } from "../../../components/rke2/configYaml";
 import { Rke2Cluster } from "../../../components/rke2/Rke2Cluster";
 import { ClusterDnsHosts } from "../../../components/hostAliases/ClusterDnsHosts";
@@ -62,7 +62,7 @@ describe("scripts/render: the RKE2 stage (2-rke2)", () => {
         const cfg = (n: string) => yaml.load(files.get(`2-rke2/${n}/config.yaml`)!) as Record<string, unknown>;
         assert.equal(cfg("192.0.2.11").server, undefined);
         for (const n of ["192.0.2.12", "192.0.2.13", "192.0.2.21", "192.0.2.22"]) {
-            assert.equal(cfg(n).server, "https://192.0.2.10:9345", n);
+            assert.equal(cfg(n).server, "https://192.0.2.8:9345", n); // the LB pair's virtual IP
         }
         for (const n of ["192.0.2.11", "192.0.2.12", "192.0.2.13", "192.0.2.21", "192.0.2.22"]) {
             assert.equal(cfg(n).token, REDACTED, n);
@@ -141,7 +141,7 @@ describe("scripts/render: 2-rke2 is what Rke2Cluster applies (Pulumi mocks)", fu
                 : a.type === "tls:index/privateKey:PrivateKey" ? { privateKeyPem: "-----BEGIN PRIVATE KEY-----\nseed\n-----END PRIVATE KEY-----\n" }
                     : undefined),
         });
-        const c = new Rke2Cluster("rke2", { settings: s, loadBalancerAddress: s.loadBalancer.address, kubeApiPort: 6443 });
+        const c = new Rke2Cluster("rke2", { settings: s, loadBalancerAddress: lbClientAddress(s.loadBalancer), kubeApiPort: 6443 });
         if (s.hostAliases.enabled) {
             new ClusterDnsHosts("cluster-dns", { hostname: s.hostname, ip: s.hostAliases.ip, provider: c.provider });
         }

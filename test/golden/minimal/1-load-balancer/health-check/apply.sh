@@ -48,6 +48,9 @@ install_pkg() {
 }
 command -v curl >/dev/null 2>&1 || install_pkg curl curl curl
 command -v ip >/dev/null 2>&1 || install_pkg iproute2 iproute ip
+after_install() {
+  :
+}
 CHANGED=0
 if [ "$($SUDO cat "$DIR/.bundle-sha256" 2>/dev/null)" != "$WANT" ]; then
   CHANGED=1
@@ -58,6 +61,8 @@ if [ "$($SUDO cat "$DIR/.bundle-sha256" 2>/dev/null)" != "$WANT" ]; then
     $SUDO chown root:root "$DIR/.$(basename "$f").new" 2>/dev/null || true
     $SUDO mv -f "$DIR/.$(basename "$f").new" "$DIR/$(basename "$f")"
   done
+  $SUDO rm -f "$DIR/.bundle-sha256"
+  after_install || fail "the new files were not taken into use (above); the running $NAME keeps its previous ones"
   printf '%s\n' "$WANT" | $SUDO tee "$DIR/.bundle-sha256" >/dev/null
   printf '%s\n' "$MARKER" | $SUDO tee "$DIR/.managed" >/dev/null
 fi
