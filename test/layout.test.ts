@@ -10,7 +10,7 @@ import { ROOT } from "./helpers/paths";
 
 /** Node modules a pure renderer may not reach (crypto, net and the like compute; these read, write or run). */
 const IMPURE = [/^@pulumi\//, /^(node:)?(fs|os|child_process|http|https|http2|net\/server|dgram|cluster|worker_threads)$/];
-const PURE_FOLDERS = ["loadBalancer", "rke", "certManager", "rancher", "hostAliases", "shared"];
+const PURE_FOLDERS = ["loadBalancer", "rke", "certManager", "rancher", "hostAliases", "shared", "backup"];
 
 interface Module {
     file: string;
