@@ -91,7 +91,7 @@ describe("idempotency: consecutive deployments of Pulumi.dev.yaml", function () 
         assert.deepEqual(changed(second, third), []);
     });
 
-    it("a new worker node changes exactly what must change: the LB config, the rke run and its preflights", async () => {
+    it("a new worker node changes exactly what must change: the LB config and its health checks, the rke run and its preflights", async () => {
         const first = await deploy(config, {});
         const grown = { ...config };
         const nodes = JSON.parse(grown["rancher-ha:nodes"]);
@@ -100,6 +100,7 @@ describe("idempotency: consecutive deployments of Pulumi.dev.yaml", function () 
         const second = await deploy(grown, first.exports);
         assert.deepEqual(changed(first, second), [
             "command:local:Command::rke-up",
+            "command:remote:Command::lb-health-check",
             "command:remote:Command::lb-nginx",
             "command:remote:Command::rke-preflight-192.0.2.14",
         ]);
