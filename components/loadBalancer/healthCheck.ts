@@ -16,13 +16,16 @@
 // reconnects through the LB to a healthy node. Measured in test/components/loadBalancer/healthCheck.*.netns.test.ts.
 //
 // Docker mode: nginx runs in a container with a network namespace of its own, its connects routed (forwarded)
-// through the host's. A host rule alone is not enough there: a forwarded SYN that hits it is answered with an ICMP
-// "administratively prohibited" (EHOSTUNREACH in the container) only within the host's ICMP rate limits (about two
-// per burst, per container address), so most connects to the node are silently dropped and nginx waits its
-// proxy_connect_timeout before moving on; and `ss -K` in the host finds none of nginx's connections. With
+// through the host's. A host rule alone is not enough there. A forwarded SYN that meets it is answered with an ICMP
+// "administratively prohibited" (EHOSTUNREACH in the container, at once) only within the host's ICMP rate limits:
+// the route error and the ICMP send both draw on one token bucket per container address (1/s, burst 6), so after
+// about two answers, and as long as the container sends towards a prohibited node:port about once a second (its
+// open connections' retransmits do), no more ICMP goes out: connects are dropped silently and nginx waits its
+// proxy_connect_timeout (2 s) before moving on. And `ss -K` in the host finds none of nginx's connections. With
 // `nginxContainer` set, the checker finds the container's namespace (`docker inspect`, followed across container
-// restarts and replacements) and puts the same rules and the `ss -K` there (nsenter): connects fail at once, as in
-// system mode.
+// restarts and replacements) and puts the same rules and the `ss -K` there (nsenter): connects fail at once
+// (EACCES) and connections end, as in system mode. The host rules stay too (they cover a container's new
+// namespace until the next round gives it the rules).
 //
 // Why a routing rule rather than rewriting nginx.conf with `down` and reloading: nothing changes in the config the
 // stack renders (no drift, no fight with `pulumi up`'s change detection), and no reload: with the 1 h proxy_timeout a
@@ -138,7 +141,7 @@ TARGETS=${shellQuote(targets)}
 PROBE_PORTS=${PROBE_PORTS}
 BYPASS=${d.rulePriorityBase - 1}
 # 1: a node:port taken out also loses the LB's established connections to it (ss -K), which the rule alone keeps.
-END_CONNECTIONS=${(o.endConnections ?? d.endConnections) ? 1 : 0}
+END_CONNECTIONS=${(o.endConnections ?? HEALTH_CHECK_DEFAULTS.endConnections) ? 1 : 0}
 # Docker mode: the container nginx runs in; its network namespace gets the rules and the ss -K too. Empty: nginx runs
 # in this namespace.
 NGINX_CONTAINER=${shellQuote(container)}
@@ -182,23 +185,25 @@ is_out() { at "$1" ip rule show priority "$2" 2>/dev/null | grep -q prohibit; }
 rule_on() { is_out "$1" "$2" || at "$1" ip rule add priority "$2" to "$3/32" ipproto tcp dport "$4" prohibit; }
 rule_off() { off_n=0; while is_out "$1" "$2" && [ "$off_n" -lt 10 ]; do at "$1" ip rule del priority "$2" || break; off_n=$((off_n + 1)); done; }
 is_down() { is_out own "$1"; }
-# end_conns ADDRESS PORT: ends the TCP connections to ADDRESS:PORT here and in nginx's namespace (ss -K: the kernel's
-# SOCK_DESTROY; the rule only stops new connects) and prints what it did, for the decision's log line.
-end_conns() {
-  [ "$END_CONNECTIONS" = 1 ] || { echo "established connections left as they are"; return 0; }
-  ended=$({ at own ss -K -Htn dst "$1" dport = ":$2"; at nginx ss -K -Htn dst "$1" dport = ":$2"; } 2>/dev/null | grep -c . || true)
-  left=$({ at own ss -Htn dst "$1" dport = ":$2"; at nginx ss -Htn dst "$1" dport = ":$2"; } 2>/dev/null | grep -c . || true)
+# kill_conns ADDRESS PORT: ends the TCP connections to ADDRESS:PORT here and in nginx's namespace (ss -K: the
+# kernel's SOCK_DESTROY; a rule only stops new connects) and prints how many; count_conns: how many are left.
+kill_conns() { { at own ss -K -Htn dst "$1" dport = ":$2"; at nginx ss -K -Htn dst "$1" dport = ":$2"; } 2>/dev/null | grep -c . || true; }
+count_conns() { { at own ss -Htn dst "$1" dport = ":$2"; at nginx ss -Htn dst "$1" dport = ":$2"; } 2>/dev/null | grep -c . || true; }
+# take_out PRIORITY ADDRESS PORT: the rule here and in nginx's namespace, and the connections; prints what it did.
+# The connections go first, while their resets still reach the node (which frees its end of them), and again after
+# the rule, for any made meanwhile.
+take_out() {
+  ended=0
+  if [ "$END_CONNECTIONS" = 1 ]; then ended=$(kill_conns "$2" "$3"); fi
+  rule_on own "$1" "$2" "$3" || return 1
+  if ! rule_on nginx "$1" "$2" "$3"; then echo "not in the namespace of the container $NGINX_CONTAINER (ip rule failed there);"; fi
+  if [ "$END_CONNECTIONS" != 1 ]; then echo "established connections left as they are"; return 0; fi
+  ended=$((ended + $(kill_conns "$2" "$3"))); left=$(count_conns "$2" "$3")
   if [ "$left" = 0 ]; then
     echo "ended its $ended established connections"
   else
     echo "ended $ended of its established connections; $left could not be ended (ss -K needs a kernel built with CONFIG_INET_DIAG_DESTROY)"
   fi
-}
-# take_out PRIORITY ADDRESS PORT: the rule here and in nginx's namespace, then the connections; prints what it did.
-take_out() {
-  rule_on own "$1" "$2" "$3" || return 1
-  if ! rule_on nginx "$1" "$2" "$3"; then echo "(not in the namespace of the container $NGINX_CONTAINER: ip rule failed there)"; fi
-  end_conns "$2" "$3"
 }
 put_back() { rule_off own "$1"; rule_off nginx "$1"; }
 # Nodes of an upstream still in rotation, other than priority $2.

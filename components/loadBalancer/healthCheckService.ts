@@ -2,6 +2,7 @@
 import { DEFAULTS, LoadBalancerSettings, NodeSettings } from "../config/types";
 import { HealthTarget, lbHealthCheckScript, lbHealthTargets } from "./healthCheck";
 import { sortedBackends } from "./nginxConf";
+import { LB_SCRIPT_DEFAULTS } from "./scripts";
 import { LbServiceSpec, lbServiceSpec } from "./serviceScripts";
 
 /** The checker's service name (systemd unit rancher-ha-lb-check.service). */
@@ -28,6 +29,9 @@ export function lbHealthCheckService(lb: LoadBalancerSettings, nodes: NodeSettin
         fall: c.fall,
         rise: c.rise,
         stateDir: HEALTH_CHECK_STATE_DIR,
+        // docker mode: nginx's sockets and connects live in the container's network namespace, so the checker puts
+        // its rules and ends connections there too (the host's rule alone is throttled by the ICMP rate limit).
+        ...(lb.mode === "docker" ? { nginxContainer: LB_SCRIPT_DEFAULTS.containerName } : {}),
     });
     return lbServiceSpec({
         name: HEALTH_CHECK_SERVICE,
@@ -39,6 +43,8 @@ export function lbHealthCheckService(lb: LoadBalancerSettings, nodes: NodeSettin
         needs: [
             { command: "curl", apt: "curl", rpm: "curl" },
             { command: "ip", apt: "iproute2", rpm: "iproute" },
+            { command: "ss", apt: "iproute2", rpm: "iproute" },
+            ...(lb.mode === "docker" ? [{ command: "nsenter", apt: "util-linux", rpm: "util-linux" }] : []),
         ],
     }, [{ name: "check.sh", mode: "755", content: checker }]);
 }

@@ -25,7 +25,7 @@ unpack_bundle() {
     mv -f "$1/.$_name.tmp" "$1/$_name"
   done
 }
-WANT=1c6332c870efa4fc994d15f9dc35c87ae96a727c61dfe35a750f77fe165a8f94
+WANT=937e3b8fe29f8b07c85c4171c6619f8fd58f87a6d5f008543e496d9610ceeea3
 CONFIRM=3
 ON_CHANGE=restart
 LOG=/var/log/rancher-ha/rancher-ha-lb-check.log
@@ -48,6 +48,7 @@ install_pkg() {
 }
 command -v curl >/dev/null 2>&1 || install_pkg curl curl curl
 command -v ip >/dev/null 2>&1 || install_pkg iproute2 iproute ip
+command -v ss >/dev/null 2>&1 || install_pkg iproute2 iproute ss
 after_install() {
   :
 }

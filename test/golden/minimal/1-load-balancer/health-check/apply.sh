@@ -25,7 +25,7 @@ unpack_bundle() {
     mv -f "$1/.$_name.tmp" "$1/$_name"
   done
 }
-WANT=d5751917b0072c9f4be7f34b7c2ec37146dd4e3ddf301f51ab2cd3c048caed8f
+WANT=b4921f6ff9ecd33ced47a8bb06575e7cb3e689632e436b8c2b26413427139860
 CONFIRM=3
 ON_CHANGE=restart
 LOG=/var/log/rancher-ha/rancher-ha-lb-check.log
@@ -48,6 +48,8 @@ install_pkg() {
 }
 command -v curl >/dev/null 2>&1 || install_pkg curl curl curl
 command -v ip >/dev/null 2>&1 || install_pkg iproute2 iproute ip
+command -v ss >/dev/null 2>&1 || install_pkg iproute2 iproute ss
+command -v nsenter >/dev/null 2>&1 || install_pkg util-linux util-linux nsenter
 after_install() {
   :
 }

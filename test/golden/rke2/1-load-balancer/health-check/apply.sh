@@ -25,7 +25,7 @@ unpack_bundle() {
     mv -f "$1/.$_name.tmp" "$1/$_name"
   done
 }
-WANT=79df558b67b0ebc2d3a0d5105fc53ebc031c3aa563f591f968bce2900441bb14
+WANT=e96f44b28c83c54b137b9385296ad93fdab1224fe71b0d6e985b2467869aefff
 CONFIRM=3
 ON_CHANGE=restart
 LOG=/var/log/rancher-ha/rancher-ha-lb-check.log
@@ -48,6 +48,8 @@ install_pkg() {
 }
 command -v curl >/dev/null 2>&1 || install_pkg curl curl curl
 command -v ip >/dev/null 2>&1 || install_pkg iproute2 iproute ip
+command -v ss >/dev/null 2>&1 || install_pkg iproute2 iproute ss
+command -v nsenter >/dev/null 2>&1 || install_pkg util-linux util-linux nsenter
 after_install() {
   :
 }
