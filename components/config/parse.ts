@@ -15,6 +15,7 @@ import { parseNodes } from "./sections/nodes";
 import { parseRancher } from "./sections/rancher";
 import { airGapProblems, parseCharts } from "./sections/charts";
 import { parseRancherSetup } from "./sections/rancherSetup";
+import { parseBackup } from "./sections/backup";
 import { parseRegistry } from "./sections/registry";
 import { parseRkeOverrides } from "./sections/rkeOverrides";
 import { parseTls } from "./sections/tls";
@@ -92,6 +93,7 @@ function parseStack(r: ConfigReader, raw: Record<string, unknown>): StackSetting
     const rancher = parseRancher(r, raw, nodes, ingressClass, versions.rancher);
     const charts = parseCharts(r, raw);
     const rancherSetup = parseRancherSetup(r, raw);
+    const { backup, restoreFrom } = parseBackup(r, raw, versions.rancher);
     const airGapped = r.bool(raw, "airGapped", "airGapped") ?? false;
     const privateRegistry = parseRegistry(r, raw);
     const etcdSnapshots = parseSnapshots(r, raw);
@@ -146,6 +148,7 @@ function parseStack(r: ConfigReader, raw: Record<string, unknown>): StackSetting
     const settings: StackSettings = {
         distribution, hostname, nodes, loadBalancer: lb, admin, versions, tls, rancher, privateRegistry, bastion,
         etcdSnapshots, cluster, hostAliases, nodeSize, rkeOverrides, rke2: rke2Settings, charts, airGapped, rancherSetup,
+        ...(backup ? { backup } : {}), ...(restoreFrom ? { restoreFrom } : {}),
     };
     if (airGapped) {
         // What would still reach out, checked on the whole stack (sections/charts.ts owns the rules).

@@ -276,6 +276,54 @@ export interface StackSettings {
     airGapped: boolean;
     /** Rancher's first-run setup and the clusters to import (rancherSetup, importedClusters). */
     rancherSetup: RancherSetupSettings;
+    /** Scheduled Rancher backups (the backup section), when set. */
+    backup?: BackupSettings;
+    /** Restore Rancher from a backup before installing it (the restoreFrom section), when set. */
+    restoreFrom?: RestoreFromSettings;
+}
+
+/** An S3 bucket of the rancher-backup operator, with its credentials (backup.s3, restoreFrom.s3). */
+export interface BackupS3Settings {
+    bucketName: string;
+    /** One folder in the bucket. Default: the bucket's root. */
+    folder?: string;
+    region?: string;
+    /** host[:port]; the operator always speaks TLS. Default s3.amazonaws.com. */
+    endpoint: string;
+    /** PEM of the endpoint's CA (from s3.caFile). */
+    endpointCA?: string;
+    insecureTLSSkipVerify: boolean;
+    accessKey: string;
+    /** backupS3SecretKey / restoreS3SecretKey. */
+    secretKey: pulumi.Output<string>;
+}
+
+/** backup: the rancher-backup chart and a scheduled, encrypted Backup to S3. */
+export interface BackupSettings {
+    /** Cron schedule. Default DEFAULTS.backupSchedule. */
+    schedule: string;
+    /** Backup files kept. Default DEFAULTS.backupRetentionCount. */
+    retentionCount: number;
+    /** ResourceSet: the line's full set (with Secrets; always encrypted). */
+    resourceSet: string;
+    /** rancher-backup chart version (both charts). Default: the one of the Rancher line. */
+    chartVersion: string;
+    s3: BackupS3Settings;
+    /** The secret backupEncryptionKey (base64 of 32 bytes); else generated once and kept in state. */
+    encryptionKey?: pulumi.Output<string>;
+}
+
+/** restoreFrom: a new cluster restored from a rancher-backup file before Rancher is installed. */
+export interface RestoreFromSettings {
+    backupFilename: string;
+    /** Whether the file is encrypted (.enc): then encryptionKey is set. */
+    encrypted: boolean;
+    s3: BackupS3Settings;
+    /** The secret backupEncryptionKey the backup was made with. */
+    encryptionKey?: pulumi.Output<string>;
+    /** Bound on the wait for the Restore to complete. Default DEFAULTS.restoreTimeoutMinutes. */
+    timeoutMinutes: number;
+    chartVersion: string;
 }
 
 /** Rancher's first-run setup, done through the rancher2 provider once the release is ready. */
@@ -328,6 +376,10 @@ export const DEFAULTS = {
     lbMaxConnections: 50000,
     // Long enough for idle watches, `kubectl exec/logs -f` and agent websockets (nginx's own 10m cuts them).
     lbProxyTimeout: "1h",
+    backupSchedule: "0 */6 * * *",
+    backupRetentionCount: 28,
+    backupS3Endpoint: "s3.amazonaws.com",
+    restoreTimeoutMinutes: 30,
     lbHealthChecks: { enabled: true, intervalSeconds: 1, timeoutSeconds: 1, fall: 3, rise: 2 } as LbHealthCheckSettings,
     workDir: "~/rancher-ha",
     rkePath: "rke",
@@ -387,6 +439,7 @@ export const SIZING: Record<NodeSize, { clusters: number; nodes: number; vcpu: n
 /** Config keys that hold secrets: always read as pulumi secrets, never logged. */
 export const SECRET_KEYS = [
     "sshPrivateKey", "tlsCert", "tlsKey", "tlsCaCert", "bootstrapPassword", "privateRegistryPassword", "etcdS3SecretKey",
-    "additionalTrustedCas", "rke2Token", "chartRepositoryPassword", "adminPassword",
+    "additionalTrustedCas", "rke2Token", "chartRepositoryPassword", "adminPassword", "backupS3SecretKey", "restoreS3SecretKey",
+    "backupEncryptionKey",
 ];
 
