@@ -9,6 +9,7 @@ import { Rancher } from "./components/rancher/Rancher";
 import { AgentHostAliases } from "./components/hostAliases/AgentHostAliases";
 import { ClusterDnsHosts } from "./components/hostAliases/ClusterDnsHosts";
 import { RancherSetup } from "./components/rancherSetup/RancherSetup";
+import { RancherBackup } from "./components/backup/RancherBackup";
 
 const settings = loadConfig();
 
@@ -48,6 +49,11 @@ const setup = settings.rancherSetup.enabled ? new RancherSetup("rancher-setup", 
     kubeconfig: rke.kubeconfig, provider: rke.provider, rancherReady: [rancher],
 }, { dependsOn: [rancher] }) : undefined;
 
+// Scheduled, encrypted backups of Rancher to S3 (backup), once Rancher runs.
+const backup = settings.backup ? new RancherBackup("rancher-backup", {
+    settings: settings.backup, rancherVersion: settings.versions.rancher, provider: rke.provider, registry: settings.privateRegistry,
+}, { dependsOn: [rancher] }) : undefined;
+
 export const rancherUrl = rancher.url;
 export const rancherApiUrl = setup ? pulumi.interpolate`${rancher.url}/v3` : undefined;
 export const adminPassword = setup?.adminPassword;
@@ -57,6 +63,8 @@ export const caChecksum = rancher.caChecksum;
 export const kubeconfig = rke.kubeconfig;
 export const loadBalancerAddress = lb.address;
 export const nodes = nodeSummary(settings.nodes);
+// What a stack restoring these backups needs as its backupEncryptionKey (secret).
+export const backupEncryptionKey = backup?.encryptionKey;
 
 // Read back by the next deployment (RKE_STACK_OUTPUTS): the state file survives a lost admin disk.
 export const rkeState = rke instanceof RkeCluster ? rke.rkeState : undefined;
