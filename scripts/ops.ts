@@ -6,6 +6,7 @@ import * as cmd from "./ops/commands";
 import * as rke2 from "./ops/rke2Commands";
 import { drift } from "./ops/drift";
 import { lbStatus } from "./ops/lbStatus";
+import { backupNow, migrateCheck } from "./ops/backup";
 import { foreignOptionMessage, stackDistribution } from "./ops/distribution";
 import { readStackFile } from "./stackFile";
 
@@ -43,6 +44,14 @@ const agentsRedeployImpl: Impl = {
 const lbStatusImpl: Impl = {
     run: lbStatus, options: {},
     usage: "   each LB host: nginx listening, the health checker's view of every node:port, its recent decisions, who holds the virtual IP (exit 3: a node is out or a service is down)",
+};
+const backupNowImpl: Impl = {
+    run: (o, io) => backupNow(o, io), options: { kubeconfig: { value: true }, "timeout-minutes": { value: true } },
+    usage: "--kubeconfig <file> [--timeout-minutes N]   one-time Backup of Rancher (rancher-backup operator) to the stack's bucket; prints the file and the restoreFrom lines",
+};
+const migrateCheckImpl: Impl = {
+    run: (o, io) => migrateCheck(o, io), options: { from: { value: true }, to: { value: true }, "from-kubeconfig": { value: true }, "to-kubeconfig": { value: true } },
+    usage: "--from <old stack> [--from-kubeconfig <file>] [--to-kubeconfig <file>]   (--stack: the new stack) go/NO-GO per item of a migration by backup and restore (exit 3: a NO-GO)",
 };
 const NO_RKE_STATE = "RKE2 keeps no state file on an admin host; the kubeconfig stays on the servers (read it into the stack with a new admin.stateSync and pulumi up)";
 
@@ -128,6 +137,8 @@ const COMMANDS: Record<string, CommandDef> = {
     drift: { rke: driftImpl, rke2: driftImpl },
     "lb-status": { rke: lbStatusImpl, rke2: lbStatusImpl },
     "agents-redeploy": { rke: agentsRedeployImpl, rke2: agentsRedeployImpl },
+    "backup-now": { rke: backupNowImpl, rke2: backupNowImpl },
+    "migrate-check": { rke: migrateCheckImpl, rke2: migrateCheckImpl },
 };
 
 /** Both implementations' lines, or the one when they are the same. */

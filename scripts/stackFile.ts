@@ -153,6 +153,9 @@ function decodeValue(v: unknown, key: string, encrypted: string[]): unknown {
     return v;
 }
 
+/** What tools see for backupEncryptionKey: the config check wants 32 bytes of base64; the value is never used. */
+export const BACKUP_KEY_STAND_IN = Buffer.alloc(32).toString("base64");
+
 /**
  * Settings for a tool run: the stack validated like `pulumi up` would, with every secret (plain or encrypted in
  * the file) replaced by its placeholder, and SSH key files that cannot be read here replaced too.
@@ -161,7 +164,7 @@ export function toolSettings(file: StackFile, opts: ParseOptions = {}): ParseRes
     const raw = { ...file.raw };
     for (const key of SECRET_KEYS) {
         if (raw[key] !== undefined) {
-            raw[key] = secretPlaceholder(key);
+            raw[key] = key === "backupEncryptionKey" ? BACKUP_KEY_STAND_IN : secretPlaceholder(key);
         }
     }
     const realRead = opts.readFile ?? ((p: string) => fs.readFileSync(p, "utf8"));
