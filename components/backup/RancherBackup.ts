@@ -9,7 +9,7 @@ import { chartRegistry, helmReleaseArgs } from "../shared/helm";
 import { registryPullSecret } from "../shared/RegistryPullSecret";
 import {
     BACKUP_NAMESPACE, backupReleases, backupResource, ENCRYPTION_CONFIG_SECRET, encryptionConfigSecretData, MANAGED_BY_LABEL,
-    S3_CREDENTIAL_SECRET, s3CredentialData, SCHEDULED_BACKUP_NAME,
+    S3_CREDENTIAL_SECRET, s3CredentialData, s3LocationOf, SCHEDULED_BACKUP_NAME,
 } from "./resources";
 import { backupKeyFrom } from "./key";
 
@@ -65,11 +65,7 @@ export class RancherBackup extends pulumi.ComponentResource {
         const backup = backupResource({
             name: SCHEDULED_BACKUP_NAME, schedule: s.schedule, retentionCount: s.retentionCount, resourceSetName: s.resourceSet,
             encryptionConfigSecretName: ENCRYPTION_CONFIG_SECRET,
-            s3: {
-                bucketName: s.s3.bucketName, folder: s.s3.folder, region: s.s3.region, endpoint: s.s3.endpoint, endpointCA: s.s3.endpointCA,
-                insecureTLSSkipVerify: s.s3.insecureTLSSkipVerify || undefined,
-                credentialSecretName: S3_CREDENTIAL_SECRET, credentialSecretNamespace: BACKUP_NAMESPACE,
-            },
+            s3: s3LocationOf(s.s3),
         }) as { apiVersion: string; kind: string; metadata: Record<string, unknown>; spec: Record<string, unknown> };
         new k8s.apiextensions.CustomResource(`${name}-scheduled`, backup, { ...childOpts, dependsOn: [operator, credentials, encryption] });
 

@@ -3,6 +3,7 @@
 //
 // Sources are named where a fact is used; docs/backup-research.md has them all, with commits. "BRO vX" means the
 // operator's repository at that tag; "rancher/charts" the published charts (https://charts.rancher.io).
+import type { BackupS3Settings } from "../config/types";
 import { chartFrom, ChartRegistry, HelmReleaseSpec } from "../shared/helm";
 
 /** The operator's namespace; it reads the encryption config Secret only from here (BRO pkg/util/encryptionconfig). */
@@ -623,4 +624,13 @@ export function parseBackupFilename(filename: string): BackupFileName | undefine
 export function onDemandBackupName(at: Date): string {
     const iso = at.toISOString(); // 2026-08-07T12:00:00.000Z
     return `rancher-ha-now-${iso.slice(0, 10).replace(/-/g, "")}-${iso.slice(11, 19).replace(/:/g, "")}`;
+}
+
+/** The S3 location of the stack's bucket (backup.s3, restoreFrom.s3) with the stage's credential Secret. */
+export function s3LocationOf(s3: BackupS3Settings): S3Location {
+    return {
+        bucketName: s3.bucketName, folder: s3.folder, region: s3.region, endpoint: s3.endpoint, endpointCA: s3.endpointCA,
+        insecureTLSSkipVerify: s3.insecureTLSSkipVerify,
+        credentialSecretName: S3_CREDENTIAL_SECRET, credentialSecretNamespace: BACKUP_NAMESPACE,
+    };
 }

@@ -129,3 +129,11 @@ export function isImageReference(s: string): boolean {
     const name = s.replace(/@.*$/, "").replace(/:[^/:]*$/, "");
     return s.length <= 512 && name.length <= 255 && IMAGE_REFERENCE.test(s);
 }
+
+/** host[:port], no scheme or path: what S3 clients (RKE's, the rancher-backup operator's) take as their endpoint. */
+export function isS3Endpoint(s: string): boolean {
+    const m = /^(.*?)(?::(\d{1,5}))?$/.exec(s);
+    const host = m?.[1] ?? "";
+    const port = m?.[2] === undefined ? 1 : Number(m[2]);
+    return port >= 1 && port <= 65535 && (isIp(host) || isHostname(host));
+}

@@ -131,6 +131,14 @@ const COMMON_SH = (o: LbServiceOptions, r: Resolved) => [
     `use_systemd() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; }`,
     // A stale pid file can name some other process by now: only a process started from $DIR counts.
     `running() { PID=$($SUDO cat "$PIDF" 2>/dev/null) && [ -n "$PID" ] && $SUDO tr '\\0' ' ' < "/proc/$PID/cmdline" 2>/dev/null | grep -qF "$DIR/"; }`,
+    // The detached daemon (no systemd): TERM, up to 15 s to go (the checker puts every node back), then KILL.
+    `stop_detached() {
+  running || return 0
+  $SUDO kill -TERM "$PID" 2>/dev/null || true
+  i=0
+  while running && [ "$i" -lt 30 ]; do sleep 0.5; i=$((i + 1)); done
+  if running; then $SUDO kill -KILL "$PID" 2>/dev/null || true; fi
+}`,
     // One run at a time on this host (a second pulumi up, ops): wait up to 2 minutes for the other.
     // The lock file is root's, writable by the login user (who may not be root) so that flock can open it.
     `$SUDO mkdir -p "$RUN"
@@ -232,18 +240,11 @@ else
     # shellcheck disable=SC2016 # expanded by the inner sh, which gets the values through env
     $SUDO env PIDF="$PIDF" LOG="$LOG" sh -c 'cd / && setsid "$@" >>"$LOG" 2>&1 </dev/null 9>&- & echo $! > "$PIDF"' sh ${r.exec}
   }
-  stop() {
-    running || return 0
-    $SUDO kill -TERM "$PID" 2>/dev/null || true
-    i=0
-    while running && [ "$i" -lt 30 ]; do sleep 0.5; i=$((i + 1)); done
-    if running; then $SUDO kill -KILL "$PID" 2>/dev/null || true; fi
-  }
   if running; then
     if [ "$CHANGED" = 1 ] && [ "$ON_CHANGE" = hup ]; then
       $SUDO kill -HUP "$PID"; wait_running; say reloaded
     elif [ "$CHANGED" = 1 ]; then
-      stop; start; wait_running; say restarted
+      stop_detached; start; wait_running; say restarted
     else
       say unchanged
     fi
@@ -263,11 +264,8 @@ export function lbServiceDeleteScript(o: LbServiceOptions): string {
   $SUDO systemctl disable --now "$NAME" >/dev/null 2>&1 || $SUDO systemctl stop "$NAME" || true
   $SUDO rm -f "$UNIT"
   $SUDO systemctl daemon-reload || true
-elif running; then
-  $SUDO kill -TERM "$PID" 2>/dev/null || true
-  i=0
-  while running && [ "$i" -lt 30 ]; do sleep 0.5; i=$((i + 1)); done
-  if running; then $SUDO kill -KILL "$PID" 2>/dev/null || true; fi
+else
+  stop_detached
 fi
 $SUDO rm -f "$PIDF"
 if $SUDO test -f "$DIR/.managed" && $SUDO grep -qF "$MARKER" "$DIR/.managed"; then $SUDO rm -rf "$DIR"; fi

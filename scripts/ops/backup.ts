@@ -8,8 +8,8 @@ import * as os from "os";
 import * as path from "path";
 import { BackupS3Settings, StackSettings } from "../../components/config";
 import {
-    BACKUP_NAMESPACE, backupResource, ENCRYPTION_CONFIG_SECRET, onDemandBackupName, parseBackupFilename, RESTORE_NAME,
-    S3_CREDENTIAL_SECRET, S3Location, SCHEDULED_BACKUP_NAME,
+    backupResource, ENCRYPTION_CONFIG_SECRET, onDemandBackupName, parseBackupFilename, RESTORE_NAME,
+    s3LocationOf, SCHEDULED_BACKUP_NAME,
 } from "../../components/backup/resources";
 import { backupState, describeState, restoreState } from "../../components/backup/status";
 import { shellQuote } from "../../components/shared/shell";
@@ -42,15 +42,6 @@ export function loadBackupStack(cwd: string, stack: string): BackupStack {
     // toolSettings stands in a valid key for backupEncryptionKey (its value is never used here).
     const { settings } = toolSettings(file);
     return { name: stack, file, settings, hasEncryptionKey: file.raw.backupEncryptionKey !== undefined };
-}
-
-/** The S3 location of the stage's Backup: the stack's bucket and the stage's credential Secret. */
-export function s3LocationOf(s3: BackupS3Settings): S3Location {
-    return {
-        bucketName: s3.bucketName, folder: s3.folder, region: s3.region, endpoint: s3.endpoint, endpointCA: s3.endpointCA,
-        insecureTLSSkipVerify: s3.insecureTLSSkipVerify,
-        credentialSecretName: S3_CREDENTIAL_SECRET, credentialSecretNamespace: BACKUP_NAMESPACE,
-    };
 }
 
 /** The one-time Backup backup-now applies: the stack's resource set, encrypted, in the stage's S3 location. */

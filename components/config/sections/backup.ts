@@ -3,20 +3,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import { BackupS3Settings, BackupSettings, DEFAULTS, RestoreFromSettings } from "../types";
 import { ConfigReader } from "../reader";
-import { isHostname, isIp, shown } from "../names";
+import { isS3Endpoint, shown } from "../names";
 import {
     parseBackupFilename, rancherBackupChartVersion, RANCHER_BACKUP_LINES, resourceSetFor, validateBackupKey, validateSchedule,
 } from "../../backup/resources";
 
 type Raw = Record<string, unknown>;
 
-/** host[:port], no scheme or path: what the operator's S3 client takes. */
-function isEndpoint(s: string): boolean {
-    const m = /^(.*?)(?::(\d{1,5}))?$/.exec(s);
-    const host = m?.[1] ?? "";
-    const port = m?.[2] === undefined ? 1 : Number(m[2]);
-    return port >= 1 && port <= 65535 && (isIp(host) || isHostname(host));
-}
 
 /** An S3 location with its credentials: `<key>.s3` and the secret `<secretKey>`. */
 function parseS3(r: ConfigReader, o: Raw, key: string, raw: Raw, secretKey: string): BackupS3Settings | undefined {
@@ -36,7 +29,7 @@ function parseS3(r: ConfigReader, o: Raw, key: string, raw: Raw, secretKey: stri
     if (bucketName !== undefined && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucketName)) {
         r.err(`${key}.s3.bucketName`, `${shown(bucketName)} is not an S3 bucket name (3 to 63 lower-case letters, digits, . and -)`);
     }
-    if (!isEndpoint(endpoint)) {
+    if (!isS3Endpoint(endpoint)) {
         r.err(`${key}.s3.endpoint`, `${shown(endpoint)} must be the S3 host[:port] without a scheme or path (the operator always ` +
             `uses TLS), e.g. ${DEFAULTS.backupS3Endpoint} or minio.example.com:9000`);
     }

@@ -2,7 +2,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { DEFAULTS, EtcdSnapshotSettings } from "../types";
 import { ConfigReader } from "../reader";
-import { isHostname, isIp, shown } from "../names";
+import { isS3Endpoint, shown } from "../names";
 
 export function parseSnapshots(r: ConfigReader, raw: Record<string, unknown>): EtcdSnapshotSettings {
     const o = r.obj(raw, "etcdSnapshots");
@@ -34,7 +34,7 @@ export function parseSnapshots(r: ConfigReader, raw: Record<string, unknown>): E
             r.err("etcdSnapshots.s3.bucketName", `${shown(bucketName)} is not an S3 bucket name (3 to 63 lower-case letters, ` +
                 "digits, . and -, starting and ending with a letter or digit), e.g. rancher-etcd");
         }
-        if (endpoint !== undefined && !isEndpoint(endpoint)) {
+        if (endpoint !== undefined && !isS3Endpoint(endpoint)) {
             r.err("etcdSnapshots.s3.endpoint", `${shown(endpoint)} must be the S3 host[:port], without a scheme or path ` +
                 "(RKE adds https://), e.g. s3.amazonaws.com or minio.example.com:9000");
         }
@@ -54,10 +54,3 @@ export function parseSnapshots(r: ConfigReader, raw: Record<string, unknown>): E
     return s;
 }
 
-/** host[:port], no scheme or path: what RKE's S3 client takes as its endpoint. */
-function isEndpoint(s: string): boolean {
-    const m = /^(.*?)(?::(\d{1,5}))?$/.exec(s);
-    const host = m?.[1] ?? "";
-    const port = m?.[2] === undefined ? 1 : Number(m[2]);
-    return port >= 1 && port <= 65535 && (isIp(host) || isHostname(host));
-}

@@ -12,6 +12,13 @@ PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 fail() { echo "rancher-ha: $NAME on $LB_HOST: $*" >&2; exit 1; }
 use_systemd() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; }
 running() { PID=$($SUDO cat "$PIDF" 2>/dev/null) && [ -n "$PID" ] && $SUDO tr '\0' ' ' < "/proc/$PID/cmdline" 2>/dev/null | grep -qF "$DIR/"; }
+stop_detached() {
+  running || return 0
+  $SUDO kill -TERM "$PID" 2>/dev/null || true
+  i=0
+  while running && [ "$i" -lt 30 ]; do sleep 0.5; i=$((i + 1)); done
+  if running; then $SUDO kill -KILL "$PID" 2>/dev/null || true; fi
+}
 $SUDO mkdir -p "$RUN"
 $SUDO touch "$RUN/$NAME.lock"
 $SUDO chmod 666 "$RUN/$NAME.lock"
@@ -21,11 +28,8 @@ if use_systemd && $SUDO test -f "$UNIT" && $SUDO head -n 1 "$UNIT" | grep -qF "$
   $SUDO systemctl disable --now "$NAME" >/dev/null 2>&1 || $SUDO systemctl stop "$NAME" || true
   $SUDO rm -f "$UNIT"
   $SUDO systemctl daemon-reload || true
-elif running; then
-  $SUDO kill -TERM "$PID" 2>/dev/null || true
-  i=0
-  while running && [ "$i" -lt 30 ]; do sleep 0.5; i=$((i + 1)); done
-  if running; then $SUDO kill -KILL "$PID" 2>/dev/null || true; fi
+else
+  stop_detached
 fi
 $SUDO rm -f "$PIDF"
 if $SUDO test -f "$DIR/.managed" && $SUDO grep -qF "$MARKER" "$DIR/.managed"; then $SUDO rm -rf "$DIR"; fi

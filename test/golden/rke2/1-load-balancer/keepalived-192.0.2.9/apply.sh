@@ -12,6 +12,13 @@ PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 fail() { echo "rancher-ha: $NAME on $LB_HOST: $*" >&2; exit 1; }
 use_systemd() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; }
 running() { PID=$($SUDO cat "$PIDF" 2>/dev/null) && [ -n "$PID" ] && $SUDO tr '\0' ' ' < "/proc/$PID/cmdline" 2>/dev/null | grep -qF "$DIR/"; }
+stop_detached() {
+  running || return 0
+  $SUDO kill -TERM "$PID" 2>/dev/null || true
+  i=0
+  while running && [ "$i" -lt 30 ]; do sleep 0.5; i=$((i + 1)); done
+  if running; then $SUDO kill -KILL "$PID" 2>/dev/null || true; fi
+}
 $SUDO mkdir -p "$RUN"
 $SUDO touch "$RUN/$NAME.lock"
 $SUDO chmod 666 "$RUN/$NAME.lock"
@@ -148,18 +155,11 @@ else
     # shellcheck disable=SC2016 # expanded by the inner sh, which gets the values through env
     $SUDO env PIDF="$PIDF" LOG="$LOG" sh -c 'cd / && setsid "$@" >>"$LOG" 2>&1 </dev/null 9>&- & echo $! > "$PIDF"' sh keepalived --dont-fork --log-console --use-file /etc/rancher-ha/lb/rancher-ha-lb-keepalived/keepalived.conf --pid /run/rancher-ha/keepalived.pid --vrrp_pid /run/rancher-ha/keepalived-vrrp.pid --checkers_pid /run/rancher-ha/keepalived-checkers.pid
   }
-  stop() {
-    running || return 0
-    $SUDO kill -TERM "$PID" 2>/dev/null || true
-    i=0
-    while running && [ "$i" -lt 30 ]; do sleep 0.5; i=$((i + 1)); done
-    if running; then $SUDO kill -KILL "$PID" 2>/dev/null || true; fi
-  }
   if running; then
     if [ "$CHANGED" = 1 ] && [ "$ON_CHANGE" = hup ]; then
       $SUDO kill -HUP "$PID"; wait_running; say reloaded
     elif [ "$CHANGED" = 1 ]; then
-      stop; start; wait_running; say restarted
+      stop_detached; start; wait_running; say restarted
     else
       say unchanged
     fi
