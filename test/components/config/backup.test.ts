@@ -2,20 +2,12 @@
 import { strict as assert } from "assert";
 import { DEFAULTS, parseConfig } from "../../../components/config";
 import { settle } from "../../helpers/mocks";
-import { assertProblem, problemsOf, validStack } from "./problems";
+import { assertProblem, fakeFileOpts, problemsOf, validStack } from "./problems";
 import { KNOWN_HOSTS_ANY } from "../../fixtures/hostKeys";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE=\n-----END OPENSSH PRIVATE KEY-----\n";
 const files: Record<string, string> = { "/home/op/.ssh/id_rsa": KEY, "/home/op/.ssh/known_hosts": KNOWN_HOSTS_ANY, "/ca.pem": "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n" };
-const opts = {
-    homeDir: "/home/op",
-    readFile: (p: string) => {
-        if (files[p] === undefined) {
-            throw Object.assign(new Error(`ENOENT: ${p}`), { code: "ENOENT" });
-        }
-        return files[p];
-    },
-};
+const opts = fakeFileOpts(files);
 const ENC_KEY = Buffer.alloc(32, 7).toString("base64");
 const s3 = { bucketName: "rancher-backups", accessKey: "AKIA1", folder: "prod", region: "eu-west-1" };
 const FILE = "rancher-ha-scheduled-1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901-2026-12-03T10-00-00Z.tar.gz.enc";

@@ -1,20 +1,12 @@
 // loadBalancer.hosts + virtualIp (a keepalived pair) and loadBalancer.healthChecks.
 import { strict as assert } from "assert";
 import { DEFAULTS, lbClientAddress, lbHosts, parseConfig } from "../../../components/config";
-import { assertProblem, problemsOf, validStack } from "./problems";
+import { assertProblem, fakeFileOpts, problemsOf, validStack } from "./problems";
 import { KNOWN_HOSTS_ANY } from "../../fixtures/hostKeys";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE=\n-----END OPENSSH PRIVATE KEY-----\n";
 const files: Record<string, string> = { "/home/op/.ssh/id_rsa": KEY, "/home/op/.ssh/known_hosts": KNOWN_HOSTS_ANY };
-const opts = {
-    homeDir: "/home/op",
-    readFile: (p: string) => {
-        if (files[p] === undefined) {
-            throw Object.assign(new Error(`ENOENT: ${p}`), { code: "ENOENT" });
-        }
-        return files[p];
-    },
-};
+const opts = fakeFileOpts(files);
 const pair = (lb: Record<string, unknown> = {}) => ({
     ...validStack(),
     loadBalancer: { hosts: [{ address: "192.0.2.5" }, { address: "192.0.2.6", port: 2222 }], virtualIp: "192.0.2.4", ...lb },

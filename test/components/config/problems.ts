@@ -30,3 +30,16 @@ export function validStack(): Record<string, any> {
         nodes: [1, 2, 3].map(i => ({ address: `192.0.2.1${i}`, roles: ["controlplane", "etcd", "worker"] })),
     };
 }
+
+/** ParseOptions whose files are `files` (home /home/op); reading any other path fails with ENOENT. */
+export function fakeFileOpts(files: Record<string, string>): ParseOptions {
+    return {
+        homeDir: "/home/op",
+        readFile: (p: string) => {
+            if (files[p] === undefined) {
+                throw Object.assign(new Error(`ENOENT: ${p}`), { code: "ENOENT" });
+            }
+            return files[p];
+        },
+    };
+}

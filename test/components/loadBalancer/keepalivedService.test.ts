@@ -9,6 +9,7 @@ import { KEEPALIVED_INTERFACE_TOKEN, lbKeepalivedServices } from "../../../compo
 import { lbServiceApplyScript, lbServiceDeleteScript, LbServiceSpec } from "../../../components/loadBalancer/serviceScripts";
 import { SshHost, sshHostUnavailable, startSshHost, testNetGateway } from "../../helpers/sshHost";
 import { requireTool, toolMissing } from "../../helpers/tools";
+import { until } from "../../helpers/lbTraffic";
 
 const PORTS = { http: 8080, https: 8443, kubeApi: 7443 };
 
@@ -51,16 +52,6 @@ describe("loadBalancer/keepalivedService", () => {
         const listen = (i: number) => {
             listeners[i] = spawn("ip", ["netns", "exec", hosts[i].netns, process.execPath, "-e",
                 `for (const p of [${Object.values(PORTS).join(",")}]) require("net").createServer(s => s.end()).listen(p, "0.0.0.0")`], { stdio: "ignore" });
-        };
-        const until = async (what: string, check: () => boolean, seconds: number) => {
-            const t0 = Date.now();
-            while (!check()) {
-                if (Date.now() - t0 > seconds * 1000) {
-                    throw new Error(`${what}: not within ${seconds} s`);
-                }
-                await new Promise(r => setTimeout(r, 100));
-            }
-            return (Date.now() - t0) / 1000;
         };
         let specs: LbServiceSpec[];
 
