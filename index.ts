@@ -10,6 +10,8 @@ import { AgentHostAliases } from "./components/hostAliases/AgentHostAliases";
 import { ClusterDnsHosts } from "./components/hostAliases/ClusterDnsHosts";
 import { RancherSetup } from "./components/rancherSetup/RancherSetup";
 import { RancherBackup } from "./components/backup/RancherBackup";
+import { BackupOperator } from "./components/backup/BackupOperator";
+import { RancherRestore } from "./components/backup/RancherRestore";
 
 const settings = loadConfig();
 
@@ -23,13 +25,24 @@ const rke = settings.distribution === "rke2"
     ? new Rke2Cluster("rke2", clusterArgs, { dependsOn: [lb] })
     : new RkeCluster("rke", clusterArgs, { dependsOn: [lb] });
 
+// The rancher-backup operator, for backups (after Rancher) or a restore (before cert-manager and Rancher: restoreFrom).
+const backupOperator = settings.backup || settings.restoreFrom ? new BackupOperator("rancher-backup", {
+    rancherVersion: settings.versions.rancher, chartVersion: settings.restoreFrom?.chartVersion ?? settings.backup?.chartVersion,
+    provider: rke.provider, registry: settings.privateRegistry,
+}, { dependsOn: [rke] }) : undefined;
+const restore = settings.restoreFrom && backupOperator ? new RancherRestore("rancher-restore", {
+    settings: settings.restoreFrom, distribution: settings.distribution, operator: backupOperator,
+    provider: rke.provider, kubeconfig: rke.kubeconfig,
+}, { dependsOn: [backupOperator] }) : undefined;
+const afterRestore = restore ? [restore] : [];
+
 const certManager = new CertManager("cert-manager", {
     version: settings.versions.certManager, tlsSource: settings.tls.source, provider: rke.provider,
     registry: settings.privateRegistry, charts: settings.charts,
-}, { dependsOn: [rke] });
+}, { dependsOn: [rke, ...afterRestore] });
 
 // `rke` too: in secret TLS mode CertManager has no children, so depending on it alone would order nothing.
-const rancher = new Rancher("rancher", { settings, provider: rke.provider }, { dependsOn: [rke, certManager] });
+const rancher = new Rancher("rancher", { settings, provider: rke.provider }, { dependsOn: [rke, ...afterRestore, certManager] });
 
 if (settings.hostAliases.enabled) {
     new AgentHostAliases("host-aliases", {
@@ -50,8 +63,8 @@ const setup = settings.rancherSetup.enabled ? new RancherSetup("rancher-setup", 
 }, { dependsOn: [rancher] }) : undefined;
 
 // Scheduled, encrypted backups of Rancher to S3 (backup), once Rancher runs.
-const backup = settings.backup ? new RancherBackup("rancher-backup", {
-    settings: settings.backup, rancherVersion: settings.versions.rancher, provider: rke.provider, registry: settings.privateRegistry,
+const backup = settings.backup && backupOperator ? new RancherBackup("rancher-backup", {
+    settings: settings.backup, operator: backupOperator, provider: rke.provider,
 }, { dependsOn: [rancher] }) : undefined;
 
 export const rancherUrl = rancher.url;
@@ -65,6 +78,8 @@ export const loadBalancerAddress = lb.address;
 export const nodes = nodeSummary(settings.nodes);
 // What a stack restoring these backups needs as its backupEncryptionKey (secret).
 export const backupEncryptionKey = backup?.encryptionKey;
+// What the restore stage did (restored file and time, the local cluster object).
+export const restoreReport = restore?.report;
 
 // Read back by the next deployment (RKE_STACK_OUTPUTS): the state file survives a lost admin disk.
 export const rkeState = rke instanceof RkeCluster ? rke.rkeState : undefined;

@@ -110,6 +110,7 @@ describe("program (index.ts) on Pulumi.dev-rke2.yaml", function () {
             }
         }
         assert.equal(one("pulumi:providers:kubernetes").inputs.clusterIdentifier, "rancher-ha/rancher-ha/dev-rke2/rke2");
+        assert.equal(one("pulumi:providers:kubernetes").inputs.upsertExistingObjects, undefined, "an existing object stays an error (restoreFrom only)");
     });
 
     it("forwards 80/443 to every node and 6443 and the supervisor port 9345 to the servers only", () => {

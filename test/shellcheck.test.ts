@@ -1,8 +1,9 @@
 // shellcheck over every script the program and the tools hand to a shell: the LB (docker and system modes), the
-// RKE stage (up, remove, preflight), the RKE2 stage (each node's install and remove), the agents' hostAliases (apply,
-// release) and every `npm run ops` script (RKE and RKE2). A script that embeds another one in a quoted heredoc
-// (`<<'RANCHER_HA_ROOT'` ... `RANCHER_HA_ROOT`: the RKE2 scripts' root and job layers) has each embedded body checked
-// on its own too (shellcheck reads a quoted heredoc as text), named `<script>#<heredoc name>`.
+// RKE stage (up, remove, preflight), the RKE2 stage (each node's install and remove), the restore stage (restore and
+// its delete: the migrate fixture), the agents' hostAliases (apply, release) and every `npm run ops` script (RKE and
+// RKE2). A script that embeds another one in a quoted heredoc (`<<'RANCHER_HA_ROOT'` ... `RANCHER_HA_ROOT`: the RKE2
+// scripts' root and job layers) has each embedded body checked on its own too (shellcheck reads a quoted heredoc as
+// text), named `<script>#<heredoc name>`.
 //
 // Run as POSIX sh (`-s sh`: the remote login shell or local /bin/sh runs them). Checks that stay off everywhere,
 // and why:
@@ -127,7 +128,8 @@ describe("shellcheck over every rendered script", function () {
     it("covers every kind of script", () => {
         for (const kind of ["1-load-balancer/apply.sh", "1-load-balancer/delete.sh", "2-rke/rke-up.sh", "2-rke/rke-up-command.sh", "2-rke/destroy.sh",
             "2-rke/preflight-", "5-host-aliases/agents-apply.sh", "5-host-aliases/agents-release.sh", "ops/",
-            "2-rke2/", "install.sh#RANCHER_HA_ROOT#RANCHER_HA_JOB", "remove.sh#RANCHER_HA_ROOT#RANCHER_HA_JOB", "ops/rke2-cert-rotate.sh#RANCHER_HA_ROOT"]) {
+            "2-rke2/", "install.sh#RANCHER_HA_ROOT#RANCHER_HA_JOB", "remove.sh#RANCHER_HA_ROOT#RANCHER_HA_JOB", "ops/rke2-cert-rotate.sh#RANCHER_HA_ROOT",
+            "2b-restore/restore.sh", "2b-restore/restore-delete.sh"]) {
             assert.ok(Object.keys(scripts).some(n => n.includes(kind)), kind);
         }
         // Both LB modes: the dev stack runs nginx in docker, the full fixture as the system's nginx.

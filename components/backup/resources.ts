@@ -49,6 +49,13 @@ export const S3_CREDENTIAL_SECRET = "rancher-ha-backup-s3";
 export const SCHEDULED_BACKUP_NAME = "rancher-ha-scheduled";
 /** The Restore's name on a new stack. */
 export const RESTORE_NAME = "rancher-ha-restore";
+/**
+ * The restore stage's own S3 credential and encryption config Secrets. Not the backup stage's names: the full
+ * resource set holds every Secret of the cattle-* namespaces, so a restore brings the old cluster's backup-stage
+ * Secrets along (the restore script removes those, and the new stack's backup stage makes its own).
+ */
+export const RESTORE_S3_CREDENTIAL_SECRET = "rancher-ha-restore-s3";
+export const RESTORE_ENCRYPTION_CONFIG_SECRET = "rancher-ha-restore-encryption";
 /** Label on every Backup/Restore this program renders, so ops commands can list them. */
 export const MANAGED_BY_LABEL = { "app.kubernetes.io/managed-by": "rancher-ha" } as const;
 
@@ -627,10 +634,10 @@ export function onDemandBackupName(at: Date): string {
 }
 
 /** The S3 location of the stack's bucket (backup.s3, restoreFrom.s3) with the stage's credential Secret. */
-export function s3LocationOf(s3: BackupS3Settings): S3Location {
+export function s3LocationOf(s3: BackupS3Settings, credentialSecretName: string = S3_CREDENTIAL_SECRET): S3Location {
     return {
         bucketName: s3.bucketName, folder: s3.folder, region: s3.region, endpoint: s3.endpoint, endpointCA: s3.endpointCA,
         insecureTLSSkipVerify: s3.insecureTLSSkipVerify,
-        credentialSecretName: S3_CREDENTIAL_SECRET, credentialSecretNamespace: BACKUP_NAMESPACE,
+        credentialSecretName, credentialSecretNamespace: BACKUP_NAMESPACE,
     };
 }

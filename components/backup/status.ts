@@ -139,40 +139,48 @@ const LOGS = `kubectl logs -n ${BACKUP_NAMESPACE} -l ${BACKUP_OPERATOR_POD_SELEC
 
 /**
  * What to do about an operator error message, for the messages the operator writes (BRO v7.0.9 controllers,
- * objectstore, encryptionconfig) and the pitfalls of docs/backup-research.md. Undefined for an unknown message.
+ * objectstore, encryptionconfig) and the pitfalls of docs/backup-research.md: the first pattern that matches wins.
+ * The patterns are POSIX extended regular expressions as well, so the restore script (restoreScript.ts) gives the
+ * same hints with grep -E.
  */
-export function knownOperatorProblem(message: string): string | undefined {
-    if (/check logs for exact error/.test(message)) {
-        // The per-object errors are only in the log (the condition keeps a fixed text so it does not churn).
-        return `the per-object errors are in the operator's log (${LOGS}). "admission webhook ... denied the request" `
+export const OPERATOR_PROBLEMS: readonly { pattern: string; hint: string }[] = [
+    // The per-object errors are only in the log (the condition keeps a fixed text so it does not churn).
+    {
+        pattern: "check logs for exact error",
+        hint: `the per-object errors are in the operator's log (${LOGS}). "admission webhook ... denied the request" `
             + "there means Rancher (or its webhook) was already installed on this cluster before the restore "
-            + "(backup-restore-operator#428, rancher#49354): restore onto a cluster without Rancher";
-    }
-    if (/error decrypting encrypted resource|no encryption config provided/.test(message)) {
-        return "the encryption config does not match the backup's: the restore needs the same file (same key and key name) "
-            + "as the backup, in a Secret of " + BACKUP_NAMESPACE;
-    }
-    if (/no encryptionConfig provided/.test(message)) {
-        return "the encryption config Secret has no key encryption-provider-config.yaml";
-    }
-    if (/no backup files found with prefix/.test(message)) {
-        return "no such file in the bucket: backupFilename is relative to the folder, exactly as the Backup's status.filename";
-    }
-    if (/s3 bucket \[.*\] not found|failed to check if s3 bucket/.test(message)) {
-        return "the bucket is unreachable or missing: check endpoint, region, endpointCA and the credentials";
-    }
-    if (/resourcesets\.resources\.cattle\.io "[^"]*" not found/.test(message)) {
-        return "the chart has no such ResourceSet: before Rancher 2.11 it ships only rancher-resource-set, "
-            + "from 2.12 only rancher-resource-set-basic and -full (resourceSetFor)";
-    }
-    if (/malformed secret/.test(message)) {
-        return "the S3 credential Secret needs the keys accessKey and secretKey";
-    }
-    if (/secrets? "[^"]*" not found/.test(message)) {
-        return "a Secret the Backup or Restore names is missing (S3 credentials in credentialSecretNamespace, encryption config in "
-            + BACKUP_NAMESPACE + ")";
-    }
-    return undefined;
+            + "(backup-restore-operator#428, rancher#49354): restore onto a cluster without Rancher",
+    },
+    {
+        pattern: "error decrypting encrypted resource|no encryption config provided",
+        hint: "the encryption config does not match the backup's: the restore needs the same file (same key and key name) "
+            + "as the backup, in a Secret of " + BACKUP_NAMESPACE,
+    },
+    { pattern: "no encryptionConfig provided", hint: "the encryption config Secret has no key encryption-provider-config.yaml" },
+    {
+        pattern: "no backup files found with prefix",
+        hint: "no such file in the bucket: backupFilename is relative to the folder, exactly as the Backup's status.filename",
+    },
+    {
+        pattern: "s3 bucket \\[.*\\] not found|failed to check if s3 bucket",
+        hint: "the bucket is unreachable or missing: check endpoint, region, endpointCA and the credentials",
+    },
+    {
+        pattern: 'resourcesets\\.resources\\.cattle\\.io "[^"]*" not found',
+        hint: "the chart has no such ResourceSet: before Rancher 2.11 it ships only rancher-resource-set, "
+            + "from 2.12 only rancher-resource-set-basic and -full (resourceSetFor)",
+    },
+    { pattern: "malformed secret", hint: "the S3 credential Secret needs the keys accessKey and secretKey" },
+    {
+        pattern: 'secrets? "[^"]*" not found',
+        hint: "a Secret the Backup or Restore names is missing (S3 credentials in credentialSecretNamespace, encryption config in "
+            + BACKUP_NAMESPACE + ")",
+    },
+];
+
+/** What to do about an operator error message (OPERATOR_PROBLEMS), or undefined for an unknown message. */
+export function knownOperatorProblem(message: string): string | undefined {
+    return OPERATOR_PROBLEMS.find(p => new RegExp(p.pattern).test(message))?.hint;
 }
 
 /** One line for an error or a progress report, e.g. `Restore rancher-ha-restore: failing: <message> (<hint>)`. */

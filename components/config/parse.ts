@@ -15,7 +15,7 @@ import { parseNodes } from "./sections/nodes";
 import { parseRancher } from "./sections/rancher";
 import { airGapProblems, parseCharts } from "./sections/charts";
 import { parseRancherSetup } from "./sections/rancherSetup";
-import { parseBackup } from "./sections/backup";
+import { parseBackup, restoreConflicts } from "./sections/backup";
 import { parseRegistry } from "./sections/registry";
 import { parseRkeOverrides } from "./sections/rkeOverrides";
 import { parseTls } from "./sections/tls";
@@ -94,6 +94,9 @@ function parseStack(r: ConfigReader, raw: Record<string, unknown>): StackSetting
     const charts = parseCharts(r, raw);
     const rancherSetup = parseRancherSetup(r, raw);
     const { backup, restoreFrom } = parseBackup(r, raw, versions.rancher);
+    if (restoreFrom) {
+        restoreConflicts(r, tls, rancherSetup);
+    }
     const airGapped = r.bool(raw, "airGapped", "airGapped") ?? false;
     const privateRegistry = parseRegistry(r, raw);
     const etcdSnapshots = parseSnapshots(r, raw);

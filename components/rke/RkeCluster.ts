@@ -179,6 +179,10 @@ export class RkeCluster extends pulumi.ComponentResource {
         this.provider = new k8s.Provider(`${name}-k8s`, {
             kubeconfig: this.kubeconfig,
             clusterIdentifier: args.clusterIdentifier ?? clusterIdentifier(pulumi.getProject(), pulumi.getStack(), "rke"),
+            // restoreFrom: the restore brings Rancher's namespaces and Secrets (cattle-system, tls-*) that the Rancher
+            // stage then creates; with this the provider adopts them (server-side apply) instead of failing on
+            // "already exists". Only for a restoring stack: elsewhere an existing object stays an error.
+            ...(args.settings.restoreFrom ? { upsertExistingObjects: true } : {}),
         }, { parent: this });
 
         this.registerOutputs({

@@ -293,9 +293,14 @@ export function checkOldCluster(scheduled: unknown, to: BackupStack, now: Date):
         items.push(item("latest backup", false, `no backup written yet: ${describeState("Backup", SCHEDULED_BACKUP_NAME, s)}`));
     } else {
         const age = now.getTime() - ts.getTime();
-        items.push(item("latest backup", age <= DAY_MS && !s.failed,
+        // A one-time backup (backup-now) right before the migration counts as well, whatever the schedule.
+        const chosen = to.settings.restoreFrom ? parseBackupFilename(to.settings.restoreFrom.backupFilename)?.time : undefined;
+        const chosenAge = chosen ? now.getTime() - chosen.getTime() : undefined;
+        const freshFile = chosenAge !== undefined && chosenAge >= 0 && chosenAge <= DAY_MS;
+        items.push(item("latest backup", (age <= DAY_MS && !s.failed) || freshFile,
             `${s.lastSnapshotTs} (${Math.round(age / 3600000)} h ago)${age > DAY_MS ? ", older than 24 h" : ""}` +
-            `${s.failed ? `; ${describeState("Backup", SCHEDULED_BACKUP_NAME, s)}` : ""}`));
+            `${s.failed ? `; ${describeState("Backup", SCHEDULED_BACKUP_NAME, s)}` : ""}` +
+            (freshFile && (age > DAY_MS || s.failed) ? `; restoreFrom's file is ${Math.round(chosenAge! / 3600000)} h old` : "")));
     }
     const wanted = to.settings.restoreFrom?.backupFilename;
     if (s.filename && wanted) {

@@ -2,9 +2,10 @@
 // (`npm run render`, scripts/render.ts). Pure: settings in, an ordered list of {path, content} out.
 //
 // Secrets: this module never reads a secret Output. Where a stage would put a secret into what it applies (the
-// registry password and the S3 key in rancher-cluster.yml, the bootstrap password in the Rancher values) the
-// file gets `<redacted:key>` instead; SSH keys and kubeconfigs only ever travel on stdin, which is not rendered.
-// So even settings that hold real secrets render to secret-free files.
+// registry password and the S3 key in rancher-cluster.yml, the bootstrap password in the Rancher values, the backup
+// stages' S3 secret key and encryption key in their Secrets) the file gets `<redacted:key>` instead; SSH keys and
+// kubeconfigs only ever travel on stdin, which is not rendered. So even settings that hold real secrets render to
+// secret-free files.
 //
 // Scripts and configs are the exact text the stages hand to the hosts and the cluster (same renderers, same
 // inputs), so two renders diff exactly like two deployments would.
@@ -18,7 +19,7 @@ import { redacted } from "../redact";
 import { AGENT_WAIT_SECONDS, agentHostAliasesScript, agentReleaseScript, agentTargets, AgentTarget } from "../../components/hostAliases/agentScripts";
 import { CA_SECRET, INGRESS_SECRET, RANCHER_NAMESPACE, rancherRelease, rancherReleaseInput } from "../../components/rancher/release";
 import { certManagerRelease } from "../../components/certManager/release";
-import { chartRegistry, HelmReleaseSpec } from "../../components/shared/helm";
+import { chartRegistry } from "../../components/shared/helm";
 import { hostAliasesApplyConfiguration, RANCHER_DEPLOYMENT } from "../../components/hostAliases/patches";
 import { lbApplyScript, lbDeleteScript, lbScriptOptions } from "../../components/loadBalancer/scripts";
 import { lbNginxConf } from "../../components/loadBalancer/nginxConf";
@@ -26,8 +27,9 @@ import { rkeClusterYaml, rkeYamlArgs } from "../../components/rke/clusterYml";
 import { rkeStageScripts } from "../../components/rke/scripts";
 import { sha256 } from "../../components/shared/shell";
 import { rke2CoreDnsHostsConfig, RKE2_COREDNS_CHART } from "../../components/hostAliases/coreDns";
-import { dumpYaml, fileSafe, ReviewArtifact } from "./artifact";
+import { dumpYaml, fileSafe, releaseArtifacts, ReviewArtifact } from "./artifact";
 import { rke2Artifacts } from "./rke2Artifacts";
+import { backupArtifacts, restoreArtifacts } from "./backupArtifacts";
 
 export type { ReviewArtifact };
 
@@ -57,9 +59,13 @@ export const STAGE_DIRS = {
     rke: "2-rke",
     /** distribution rke2, in place of 2-rke. */
     rke2: "2-rke2",
+    /** restoreFrom: the rancher-backup operator and the Restore, on the new cluster before cert-manager and Rancher. */
+    restore: "2b-restore",
     certManager: "3-cert-manager",
     rancher: "4-rancher",
     hostAliases: "5-host-aliases",
+    /** backup: the scheduled Backup and its Secrets, once Rancher runs (and the operator, when there is no restore). */
+    backup: "6-backup",
 } as const;
 
 /** Every artifact of the stack, index first, then stage by stage. Deterministic: same input, same bytes. */
@@ -72,9 +78,11 @@ export function reviewArtifacts(input: ReviewInput): ReviewArtifact[] {
         ...(s.distribution === "rke2"
             ? rke2Artifacts(s, lbAddress, input.stack, STAGE_DIRS.rke2, notes)
             : rkeArtifacts(s, lbAddress, input.stack)),
+        ...restoreArtifacts(s, STAGE_DIRS.restore, notes),
         ...certManagerArtifacts(s, notes),
         ...rancherArtifacts(s, notes),
         ...hostAliasesArtifacts(s, notes),
+        ...backupArtifacts(s, STAGE_DIRS.backup, STAGE_DIRS.restore, notes),
     ];
     return [{ path: INDEX_FILE, about: "this index", content: indexText(input, files, notes) }, ...files];
 }
@@ -82,9 +90,9 @@ export function reviewArtifacts(input: ReviewInput): ReviewArtifact[] {
 // ---------------------------------------------------------------- stages
 //
 // Each stage's text comes from the same pure builders its component calls (lbNginxConf, rkeYamlArgs,
-// rkeStageScripts, rke2NodeScriptArgsFor, certManagerRelease, rancherRelease, ...);
-// test/scripts/render/reviewArtifacts.test.ts and rke2Artifacts.test.ts also check every artifact against what the
-// component registers under Pulumi mocks.
+// rkeStageScripts, rke2NodeScriptArgsFor, certManagerRelease, rancherRelease, backupReleases, restoreParts, ...);
+// test/scripts/render/reviewArtifacts.test.ts, rke2Artifacts.test.ts and backupArtifacts.test.ts also check every
+// artifact against what the component registers under Pulumi mocks.
 
 function loadBalancerArtifacts(s: StackSettings): ReviewArtifact[] {
     const dir = STAGE_DIRS.loadBalancer;
@@ -154,19 +162,6 @@ function rkeArtifacts(s: StackSettings, lbAddress: string, stack: string): Revie
         s.admin.removeClusterOnDestroy
             ? { path: `${dir}/destroy.sh`, about: "the rke-up Command's delete: admin.removeClusterOnDestroy is true, so pulumi destroy runs rke remove --force and WIPES the cluster", content: scripts.deleteCommand }
             : { path: `${dir}/destroy.sh`, about: "the rke-up Command's delete: forgets the cluster and keeps it (admin.removeClusterOnDestroy is false)", content: scripts.deleteCommand },
-    ];
-}
-
-function releaseArtifacts(dir: string, stage: string, r: HelmReleaseSpec): ReviewArtifact[] {
-    const helm = `helm template ${r.name} ${r.chart}${r.repo === "" ? "" : ` --repo ${r.repo}`} --version ${r.version} --namespace ${r.namespace} -f values.yaml`;
-    const { values, ...release } = r;
-    return [
-        {
-            path: `${dir}/release.yaml`,
-            about: `${stage}: the Helm release (chart, repository, version, namespace)`,
-            content: `# Helm release installed by pulumi up. The manifests it renders: ${helm}\n` + dumpYaml(release),
-        },
-        { path: `${dir}/values.yaml`, about: `${stage}: the chart values`, content: dumpYaml(values) },
     ];
 }
 

@@ -88,10 +88,10 @@ export async function recordResources(opts: MockOptions = {}): Promise<RecordedR
             deleteBeforeReplace: req.getDeletebeforereplace(),
             ignoreChanges: req.getIgnorechangesList(),
             replaceOnChanges: req.getReplaceonchangesList(),
-            // Aliases as the SDK sends them: full URNs, or specs (name/type/parent) the engine resolves.
+            // Aliases as the SDK sends them: full URNs, or specs (name/type/parent) resolved here as the engine would.
             aliases: [
                 ...(req.getAliasurnsList?.() ?? []),
-                ...(req.getAliasesList?.() ?? []).map((a: any) => a.getSpec?.()?.getType?.() ?? a.getUrn?.() ?? ""),
+                ...(req.getAliasesList?.() ?? []).map((a: any) => aliasSpecUrn(a.getSpec?.(), req) ?? a.getUrn?.() ?? ""),
             ],
             customTimeouts: timeouts ? { create: timeouts.getCreate(), update: timeouts.getUpdate(), delete: timeouts.getDelete() } : undefined,
             deletedWith: req.getDeletedwith?.() ?? "",
@@ -125,6 +125,27 @@ export async function recordResources(opts: MockOptions = {}): Promise<RecordedR
         });
     };
     return recorded;
+}
+
+/**
+ * The URN an alias spec stands for (the engine's resolution): the resource's own name and type unless the spec gives
+ * others, under the spec's parent (or the resource's parent, or none with noParent). The spec's type alone when it
+ * names neither a parent nor a name (what older tests look for).
+ */
+function aliasSpecUrn(spec: any, req: any): string | undefined {
+    if (!spec) {
+        return undefined;
+    }
+    const parentUrn: string = spec.getParenturn?.() || (spec.getNoparent?.() ? "" : req.getParent());
+    if (!spec.getParenturn?.() && !spec.getName?.()) {
+        return spec.getType?.() ?? "";
+    }
+    const type = spec.getType?.() || req.getType();
+    const name = spec.getName?.() || req.getName();
+    const project = spec.getProject?.() || pulumi.getProject();
+    const stack = spec.getStack?.() || pulumi.getStack();
+    const parentTypes = parentUrn ? parentUrn.split("::")[2] : "";
+    return `urn:pulumi:${stack}::${project}::${parentTypes ? `${parentTypes}$` : ""}${type}::${name}`;
 }
 
 function unwrapSecrets(v: any): any {

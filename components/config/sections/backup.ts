@@ -1,7 +1,7 @@
 // backup and restoreFrom (+ the secrets backupS3SecretKey, restoreS3SecretKey, backupEncryptionKey): Rancher's own
 // backups with the rancher-backup operator, and a new stack restored from one (the RKE1 -> RKE2 migration).
 import * as pulumi from "@pulumi/pulumi";
-import { BackupS3Settings, BackupSettings, DEFAULTS, RestoreFromSettings } from "../types";
+import { BackupS3Settings, BackupSettings, DEFAULTS, RancherSetupSettings, RestoreFromSettings, TlsSettings } from "../types";
 import { ConfigReader } from "../reader";
 import { isS3Endpoint, shown } from "../names";
 import {
@@ -114,7 +114,7 @@ export function parseBackup(r: ConfigReader, raw: Raw, rancherVersion: string): 
         }
         if (parsed?.encrypted && key === undefined) {
             r.err("backupEncryptionKey", `required: restoreFrom.backupFilename ${shown(file)} is encrypted; set the old stack's key: ` +
-                "pulumi stack output backupEncryptionKey --show-secrets --stack <old> | pulumi config set --secret backupEncryptionKey");
+                "pulumi stack output backupEncryptionKey --show-secrets --stack <old> | pulumi config set --stack <this stack> --secret backupEncryptionKey");
         }
         const timeoutMinutes = r.int(o, "timeoutMinutes", "restoreFrom.timeoutMinutes", 1, 720) ?? DEFAULTS.restoreTimeoutMinutes;
         // The bucket of `backup` unless restoreFrom names its own.
@@ -130,4 +130,21 @@ export function parseBackup(r: ConfigReader, raw: Raw, rancherVersion: string): 
         r.err("restoreS3SecretKey", "set, but restoreFrom.s3 is not; configure it or remove the key");
     }
     return out;
+}
+
+/**
+ * What a restored Rancher already has, so a restoring stack must not make it anew: the server's certificate chain
+ * (downstream agents check its CA checksum) and the first-run setup and imported clusters (they are in the backup).
+ */
+export function restoreConflicts(r: ConfigReader, tls: TlsSettings, setup: RancherSetupSettings): void {
+    if (tls.generateCa) {
+        r.err("tls.generateCa", "not with restoreFrom: a new CA breaks every downstream cluster's agent, which checks the old " +
+            "server's CA (CATTLE_CA_CHECKSUM); set tlsCert, tlsKey and tlsCaCert to the old server's instead (on the old cluster: " +
+            "kubectl -n cattle-system get secret tls-rancher-ingress tls-ca -o yaml)");
+    }
+    if (setup.enabled) {
+        r.err(setup.importedClusters.length > 0 ? "importedClusters" : "rancherSetup.enabled",
+            "not with restoreFrom: the restored Rancher's admin, settings and clusters come from the backup (and before the switch " +
+            "the hostname still reaches the old Rancher); remove rancherSetup and importedClusters from this stack");
+    }
 }

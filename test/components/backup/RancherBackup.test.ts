@@ -1,8 +1,10 @@
-// The backup stage under mocks: charts in order, the Secrets secret, the scheduled Backup after the operator, the key.
+// The backup stage under mocks (with the operator it uses, BackupOperator): charts in order, the Secrets secret, the
+// scheduled Backup after the operator, the key; the charts keep the URNs they had as children of the backup stage.
 import { strict as assert } from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { RancherBackup } from "../../../components/backup/RancherBackup";
+import { BackupOperator } from "../../../components/backup/BackupOperator";
 import { backupKeyFrom } from "../../../components/backup/key";
 import type { BackupSettings } from "../../../components/config";
 import { allRegistered, byType, dependsOn, recordResources, RecordedResource, settle } from "../../helpers/mocks";
@@ -24,7 +26,8 @@ describe("RancherBackup (mocks)", () => {
     });
 
     it("installs the CRD chart, then the operator, then the scheduled encrypted Backup; secrets stay secret", async () => {
-        const b = new RancherBackup("rancher-backup", { settings: settings(), rancherVersion: "2.11.16", provider });
+        const backupOperator = new BackupOperator("rancher-backup", { rancherVersion: "2.11.16", chartVersion: "106.0.10+up7.0.9", provider });
+        const b = new RancherBackup("rancher-backup", { settings: settings(), operator: backupOperator, provider });
         await allRegistered(recorded);
         const releases = byType(recorded, "kubernetes:helm.sh/v3:Release");
         const crd = releases.find(r => r.inputs.chart === "rancher-backup-crd")!;
@@ -34,6 +37,13 @@ describe("RancherBackup (mocks)", () => {
         assert.ok(dependsOn(recorded, operator, crd), "the operator checks that its CRDs exist");
         const [cr] = byType(recorded, "kubernetes:resources.cattle.io/v1:Backup");
         assert.ok(dependsOn(recorded, cr, operator));
+        // Before BackupOperator, the charts were the backup stage's children: each is aliased to that URN, so an
+        // existing stack keeps its releases (a new URN would install the chart again beside itself and fail).
+        for (const r of [crd, operator, byType(recorded, "kubernetes:core/v1:Namespace")[0]]) {
+            const old = `urn:pulumi:test::rancher-ha::rancher-ha:backup:RancherBackup$${r.type}::${r.name}`;
+            assert.ok(r.urn.includes("rancher-ha:backup:BackupOperator$"), r.urn);
+            assert.ok(r.aliases?.includes(old), `${r.name}: aliases ${JSON.stringify(r.aliases)} hold ${old}`);
+        }
         assert.equal(cr.inputs.spec.schedule, "0 */6 * * *");
         assert.equal(cr.inputs.spec.retentionCount, 28);
         assert.equal(cr.inputs.spec.encryptionConfigSecretName, "rancher-ha-backup-encryption");
@@ -59,7 +69,8 @@ describe("RancherBackup (mocks)", () => {
 
     it("the stack's own key wins, and no seed key is made", async () => {
         const own = Buffer.alloc(32, 9).toString("base64");
-        const b = new RancherBackup("rb", { settings: settings({ encryptionKey: pulumi.secret(own) }), rancherVersion: "2.11.16", provider });
+        const operator = new BackupOperator("rb", { rancherVersion: "2.11.16", provider });
+        const b = new RancherBackup("rb", { settings: settings({ encryptionKey: pulumi.secret(own) }), operator, provider });
         await allRegistered(recorded);
         assert.equal((await settle(b.encryptionKey)).value, own);
         assert.equal(byType(recorded, "tls:index/privateKey:PrivateKey").length, 0);

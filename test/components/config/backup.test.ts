@@ -56,4 +56,17 @@ describe("config: backup and restoreFrom", () => {
         assertProblem({ ...validStack(), restoreFrom: { backupFilename: FILE.replace(".enc", "") } }, opts,
             "rancher-ha:restoreFrom.s3", /required \(or a backup section/);
     });
+
+    it("restoreFrom refuses what the restored Rancher already has: a new CA, a first-run setup, imported clusters", () => {
+        const restoring = { ...validStack(), backup: { s3 }, backupS3SecretKey: "sk", backupEncryptionKey: ENC_KEY, restoreFrom: { backupFilename: FILE } };
+        assertProblem({ ...restoring, tls: { source: "secret", generateCa: true } }, opts,
+            "rancher-ha:tls.generateCa", /not with restoreFrom: a new CA breaks every downstream cluster's agent.*tls-rancher-ingress tls-ca/);
+        assertProblem({ ...restoring, rancherSetup: { enabled: true } }, opts,
+            "rancher-ha:rancherSetup.enabled", /not with restoreFrom: the restored Rancher's admin, settings and clusters come from the backup/);
+        // Without restoreFrom, the same settings are fine.
+        const { restoreFrom, ...plain } = restoring;
+        assert.ok(restoreFrom);
+        const ok = parseConfig({ ...plain, tls: { source: "secret", generateCa: true }, rancherSetup: { enabled: true } }, opts).settings;
+        assert.equal(ok.tls.generateCa, true);
+    });
 });

@@ -114,6 +114,12 @@ describe("ops backup-now and migrate-check", () => {
             assert.equal(stale[0].verdict, "NO-GO");
             assert.match(stale[0].detail, /older than 24 h/);
             assert.equal(checkOldCluster(undefined, to, new Date())[0].verdict, "NO-GO");
+            // A weekly schedule, and a backup-now file named by restoreFrom 10 h ago: recent enough.
+            const weekly = { status: { filename: "rancher-ha-scheduled-3f0e5c1a-8d2b-4c7e-9a61-0b5d2e7f4c19-2026-08-01T02-00-00Z.tar.gz.enc",
+                lastSnapshotTs: "2026-08-01T02:00:00Z", conditions: [{ type: "Ready", status: "True" }] } };
+            const viaFile = checkOldCluster(weekly, to, new Date("2026-08-07T12:00:00Z"));
+            assert.equal(viaFile[0].verdict, "go");
+            assert.match(viaFile[0].detail, /older than 24 h; restoreFrom's file is 10 h old$/);
         });
 
         it("new cluster: nodes, the Restore, the local cluster's RKE1 provider with the documented fix, Rancher before the restore", () => {

@@ -1,0 +1,33 @@
+set -eu
+if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo -n"; fi
+LB_HOST=ops@192.0.2.30:2222
+MARKER='# Managed by rancher-ha (Pulumi)'
+say() { echo "rancher-ha-lb: $*"; }
+fail() { echo "rancher-ha: load balancer on $LB_HOST: $*" >&2; exit 1; }
+file_hash() { $SUDO sha256sum "$1" | cut -d' ' -f1; }
+ours() { $SUDO test -f "$1" && $SUDO head -n 1 "$1" | grep -qF "$MARKER"; }
+NAME=rancher-ha-lb
+PREV=rancher-ha-lb-previous
+DIR=/etc/rancher-ha/lb
+if command -v docker >/dev/null 2>&1; then
+  if [ -z "$SUDO" ] || docker info >/dev/null 2>&1; then D=docker; else D="$SUDO docker"; fi
+else
+  D=""
+fi
+container_state() { $D inspect -f '{{.State.Running}} {{index .Config.Labels "io.rancher-ha.lb-spec"}}' "$1" 2>/dev/null || true; }
+not_ours() { case "$1" in *" <no value>"|*" ") return 0 ;; esac; return 1; }
+if [ -n "$D" ]; then
+  for c in "$NAME" "$PREV"; do
+    STATE=$(container_state "$c")
+    if [ -z "$STATE" ]; then
+      :
+    elif not_ours "$STATE"; then
+      say "container $c was not created by rancher-ha; left in place"
+    else
+      $D rm -f "$c" >/dev/null
+    fi
+  done
+fi
+$SUDO rm -f "$DIR/nginx.conf" "$DIR/nginx.conf.rancher-ha-new" "$DIR/nginx.conf.rancher-ha-previous"
+$SUDO rmdir "$DIR" 2>/dev/null || true
+say removed

@@ -1,0 +1,36 @@
+set -eu
+if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo -n"; fi
+NAME=rancher-ha-lb-check
+DIR=/etc/rancher-ha/lb/rancher-ha-lb-check
+UNIT=/etc/systemd/system/rancher-ha-lb-check.service
+RUN=/run/rancher-ha
+PIDF="$RUN/rancher-ha-lb-check.pid"
+LB_HOST=ops@192.0.2.30:2222
+MARKER='# Managed by rancher-ha (Pulumi): LB host service'
+say() { echo "rancher-ha-lb-service $NAME: $*"; }
+PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+fail() { echo "rancher-ha: $NAME on $LB_HOST: $*" >&2; exit 1; }
+use_systemd() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; }
+running() { PID=$($SUDO cat "$PIDF" 2>/dev/null) && [ -n "$PID" ] && $SUDO tr '\0' ' ' < "/proc/$PID/cmdline" 2>/dev/null | grep -qF "$DIR/"; }
+stop_detached() {
+  running || return 0
+  $SUDO kill -TERM "$PID" 2>/dev/null || true
+  i=0
+  while running && [ "$i" -lt 30 ]; do sleep 0.5; i=$((i + 1)); done
+  if running; then $SUDO kill -KILL "$PID" 2>/dev/null || true; fi
+}
+$SUDO mkdir -p "$RUN"
+$SUDO touch "$RUN/$NAME.lock"
+$SUDO chmod 666 "$RUN/$NAME.lock"
+exec 9>>"$RUN/$NAME.lock" || fail "cannot open the lock file $RUN/$NAME.lock"
+if command -v flock >/dev/null 2>&1; then flock -w 120 9 || fail "another run holds $RUN/$NAME.lock for 2 minutes; try again when it ends"; fi
+if use_systemd && $SUDO test -f "$UNIT" && $SUDO head -n 1 "$UNIT" | grep -qF "$MARKER"; then
+  $SUDO systemctl disable --now "$NAME" >/dev/null 2>&1 || $SUDO systemctl stop "$NAME" || true
+  $SUDO rm -f "$UNIT"
+  $SUDO systemctl daemon-reload || true
+else
+  stop_detached
+fi
+$SUDO rm -f "$PIDF"
+if $SUDO test -f "$DIR/.managed" && $SUDO grep -qF "$MARKER" "$DIR/.managed"; then $SUDO rm -rf "$DIR"; fi
+say removed
