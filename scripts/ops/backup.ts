@@ -383,14 +383,22 @@ export async function migrateCheck(o: Opts, io: Io, now: () => Date = () => new 
     const from = loadBackupStack(cwd, fromName);
     const to = loadBackupStack(cwd, toName);
     const items = compareStacks(from, to);
+    // Both clusters may be read in one run: a kubectl failure names the one it came from.
+    const onCluster = <T>(which: string, flag: string, kc: string, use: (k: Kubectl) => Promise<T>) => withKubectl(kc, async k => {
+        try {
+            return await use(k);
+        } catch (e) {
+            throw e instanceof OpsError ? new OpsError(`${which} (--${flag} ${kc}): ${e.message}`) : e;
+        }
+    });
     const fromKc = str(o, "from-kubeconfig");
     if (fromKc) {
-        items.push(...await withKubectl(fromKc, async k =>
+        items.push(...await onCluster("old cluster", "from-kubeconfig", fromKc, async k =>
             checkOldCluster(await getObject(k, ["backups.resources.cattle.io", SCHEDULED_BACKUP_NAME]), to, now())));
     }
     const toKc = str(o, "to-kubeconfig");
     if (toKc) {
-        items.push(...await withKubectl(toKc, async k => checkNewCluster({
+        items.push(...await onCluster("new cluster", "to-kubeconfig", toKc, async k => checkNewCluster({
             nodes: await getObject(k, ["nodes"]),
             restore: await getObject(k, ["restores.resources.cattle.io", RESTORE_NAME]),
             localCluster: to.settings.distribution === "rke2" ? await getObject(k, ["clusters.management.cattle.io", "local"]) : undefined,

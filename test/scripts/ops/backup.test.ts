@@ -1,6 +1,7 @@
-// npm run ops -- backup-now / migrate-check (issue #14): the comparison of two stack files through main(), and
+// npm run ops -- backup-now / migrate-check (issue #14): the comparison of two stack files through main(),
 // backup-now with the real kubectl against a fake API server (test/helpers/fakeKubeApi.ts) whose Backup gets its file
-// after a poll or two, or fails.
+// after a poll or two, or fails, and migrate-check with the real kubectl against two fake API servers
+// (test/helpers/fakeObjectApi.ts), one per cluster.
 import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as http from "http";
@@ -8,8 +9,10 @@ import * as yaml from "js-yaml";
 import * as os from "os";
 import * as path from "path";
 import { main } from "../../../scripts/ops";
-import { backupNow, checkNewCluster, checkOldCluster, loadBackupStack } from "../../../scripts/ops/backup";
+import { backupNow, checkNewCluster, checkOldCluster, loadBackupStack, migrateCheck } from "../../../scripts/ops/backup";
 import { FakeHttpServer, fakeKubeconfig, kubeDiscovery, notFoundStatus } from "../../helpers/fakeKubeApi";
+import { FakeObjectApi, FakeResource } from "../../helpers/fakeObjectApi";
+import { requireTool, toolMissing } from "../../helpers/tools";
 
 const FILE = "rancher-ha-scheduled-3f0e5c1a-8d2b-4c7e-9a61-0b5d2e7f4c19-2026-08-07T02-00-00Z.tar.gz.enc";
 const NEWER = "rancher-ha-scheduled-3f0e5c1a-8d2b-4c7e-9a61-0b5d2e7f4c19-2026-08-07T08-00-00Z.tar.gz.enc";
@@ -139,6 +142,152 @@ describe("ops backup-now and migrate-check", () => {
             assert.match(bad[0].detail, /not Ready: b/);
             assert.match(bad[2].detail, /set status\.driver to imported; remove status\.provider/);
             assert.match(bad[3].detail, /backup-restore-operator#428/);
+        });
+    });
+
+    describe("migrate-check with kubectl and fake API servers", function () {
+        this.timeout(60000);
+        before(function () {
+            requireTool(this, toolMissing("kubectl", ["version", "--client"]));
+        });
+
+        // What migrate-check reads on the two clusters; the Backup and the Restore are cluster-scoped like the operator's CRDs.
+        const RESOURCES: FakeResource[] = [
+            { group: "", version: "v1", plural: "nodes", kind: "Node", namespaced: false },
+            { group: "apps", version: "v1", plural: "deployments", kind: "Deployment", namespaced: true },
+            { group: "resources.cattle.io", version: "v1", plural: "backups", kind: "Backup", namespaced: false, statusSubresource: true },
+            { group: "resources.cattle.io", version: "v1", plural: "restores", kind: "Restore", namespaced: false, statusSubresource: true },
+            { group: "management.cattle.io", version: "v3", plural: "clusters", kind: "Cluster", namespaced: false, statusSubresource: true },
+        ];
+        const OLD_TOKEN = "old-token-never-printed";
+        const NEW_TOKEN = "new-token-never-printed";
+        const NOW = new Date("2026-08-07T12:00:00Z");
+        let oldApi: FakeObjectApi;
+        let newApi: FakeObjectApi;
+        let oldKc: string;
+        let newKc: string;
+
+        beforeEach(async () => {
+            write("new", NEW());
+            oldApi = new FakeObjectApi(RESOURCES);
+            newApi = new FakeObjectApi(RESOURCES);
+            oldKc = path.join(dir, "old.kubeconfig");
+            newKc = path.join(dir, "new.kubeconfig");
+            fs.writeFileSync(oldKc, fakeKubeconfig(await oldApi.start(), OLD_TOKEN, "old"));
+            fs.writeFileSync(newKc, fakeKubeconfig(await newApi.start(), NEW_TOKEN, "new"));
+        });
+        afterEach(async () => {
+            await oldApi.stop();
+            await newApi.stop();
+        });
+
+        /** The old cluster's scheduled Backup wrote FILE (the file restoreFrom names) 10 h before NOW. */
+        const oldClusterGood = () => oldApi.put("backups", "rancher-ha-scheduled", {
+            spec: { resourceSetName: "rancher-resource-set-full", schedule: "0 2 * * *" },
+            status: { filename: FILE, lastSnapshotTs: "2026-08-07T02:00:05Z", backupType: "Recurring", conditions: [{ type: "Ready", status: "True", message: "Completed" }] },
+        });
+        const node = (name: string) => ({ status: { conditions: [{ type: "Ready", status: "True" }] }, metadata: { name } });
+        /** Two Ready nodes and a completed Restore (10:00); the local cluster object and Rancher as given. */
+        const newCluster = (local: Record<string, unknown>, rancherCreated: string) => {
+            newApi.put("nodes", "n1", node("n1"));
+            newApi.put("nodes", "n2", node("n2"));
+            newApi.put("restores", "rancher-ha-restore", {
+                spec: { backupFilename: FILE, prune: false },
+                status: { restoreCompletionTs: "2026-08-07T10:00:00Z", backupSource: "S3", conditions: [{ type: "Ready", status: "True", message: "Completed" }] },
+            });
+            newApi.put("clusters", "local", local, undefined, "management.cattle.io");
+            newApi.put("deployments", "rancher", { metadata: { creationTimestamp: rancherCreated }, spec: { replicas: 3 } }, "cattle-system");
+        };
+        const check = async (o: Record<string, string>) => {
+            const out = { stdout: "", stderr: "" };
+            const io = { out: (t: string) => { out.stdout += t; }, err: (t: string) => { out.stderr += t; }, stdinIsTty: false, readStdin: async () => "" };
+            const code = await migrateCheck({ stack: "new", from: "old", cwd: dir, ...o }, io, () => NOW);
+            return { code, ...out };
+        };
+        /** [item, verdict] per report line. */
+        const verdicts = (stdout: string) => stdout.split("\n").map(l => /^(go|NO-GO|warn) +(.+?)  /.exec(l)).filter(m => m !== null).map(m => [m![2].trim(), m![1]]);
+        const noTokens = (text: string) => {
+            assert.doesNotMatch(text, /token-never-printed/);
+        };
+
+        it("everything good: exit 0, every item go, each object read from its own cluster", async () => {
+            oldClusterGood();
+            newCluster({ metadata: { labels: { "provider.cattle.io": "rke2" } }, status: { driver: "imported", provider: "rke2" } }, "2026-08-07T11:00:00Z");
+            const r = await check({ "from-kubeconfig": oldKc, "to-kubeconfig": newKc });
+            assert.equal(r.code, 0, r.stdout + r.stderr);
+            assert.deepEqual(verdicts(r.stdout), [
+                "rancher version", "hostname", "distribution", "old stack backup", "new stack restoreFrom", "restore bucket/folder", "encryption key",
+                "latest backup", "restore file", "nodes Ready", "restore", "local cluster object", "no Rancher before the restore",
+            ].map(i => [i, "go"]));
+            assert.match(r.stdout, /^go +latest backup +2026-08-07T02:00:05Z \(10 h ago\)$/m);
+            assert.match(r.stdout, new RegExp(`^go +restore file +${FILE.replace(/\./g, "\\.")} is the latest scheduled backup$`, "m"));
+            assert.match(r.stdout, /^go +nodes Ready +2 Ready$/m);
+            assert.match(r.stdout, /^go +restore +Restore rancher-ha-restore: done: Completed$/m);
+            assert.match(r.stdout, /^go +local cluster object +driver imported, provider rke2, label provider\.cattle\.io rke2$/m);
+            assert.match(r.stdout, /^go +no Rancher before the restore +rancher installed 2026-08-07T11:00:00Z, after the Restore completed \(2026-08-07T10:00:00Z\)$/m);
+            assert.match(r.stdout, /\ngo\n$/);
+            assert.equal(r.stderr, "");
+            // kubectl really asked each server for its own objects, once each.
+            assert.equal(oldApi.gets.get("/apis/resources.cattle.io/v1/backups/rancher-ha-scheduled"), 1);
+            assert.equal(newApi.gets.get("/apis/resources.cattle.io/v1/restores/rancher-ha-restore"), 1);
+            assert.equal(newApi.gets.get("/apis/management.cattle.io/v3/clusters/local"), 1);
+            assert.equal(newApi.gets.get("/apis/apps/v1/namespaces/cattle-system/deployments/rancher"), 1);
+            assert.equal(oldApi.gets.size, 1, "nothing of the new cluster read on the old one");
+            assert.deepEqual([...oldApi.writes, ...newApi.writes], [], "read only");
+            noTokens(r.stdout + r.stderr);
+        });
+
+        it("RKE1 values in the local cluster object and Rancher created before the restore completed: exit 3 with the fixes", async () => {
+            oldClusterGood();
+            newCluster({
+                metadata: { labels: { "provider.cattle.io": "rke" }, annotations: { "management.cattle.io/current-cluster-controllers-version": "v1.30.14" } },
+                status: { driver: "rancherKubernetesEngine", provider: "rke", version: { gitVersion: "v1.30.14" } },
+            }, "2026-08-07T09:00:00Z");
+            const r = await check({ "from-kubeconfig": oldKc, "to-kubeconfig": newKc });
+            assert.equal(r.code, 3, r.stdout + r.stderr);
+            const nogo = verdicts(r.stdout).filter(([, v]) => v !== "go");
+            assert.deepEqual(nogo, [["local cluster object", "NO-GO"], ["no Rancher before the restore", "NO-GO"]]);
+            assert.match(r.stdout, /^NO-GO +local cluster object +driver rancherKubernetesEngine, provider rke, label provider\.cattle\.io rke\. RKE1 values on an RKE2 cluster \(rancher#41260, #50414\)\. Fix after the restore, before Rancher is installed .*kubectl edit clusters\.management\.cattle\.io local: set status\.driver to imported; remove status\.provider, status\.version, the label provider\.cattle\.io, the annotation management\.cattle\.io\/current-cluster-controllers-version/m);
+            assert.match(r.stdout, /^NO-GO +no Rancher before the restore +the rancher Deployment \(created 2026-08-07T09:00:00Z\) exists before the Restore completed \(2026-08-07T10:00:00Z\): the restore loops on Rancher's webhook \(backup-restore-operator#428\); restore onto a cluster without Rancher$/m);
+            assert.match(r.stdout, /^NO-GO: 2 item\(s\)$/m);
+            noTokens(r.stdout + r.stderr);
+        });
+
+        it("an old cluster whose API answers 503: exit 1 naming the old cluster and kubectl's error, no verdict", async () => {
+            oldClusterGood();
+            oldApi.failAll = 503;
+            const t0 = Date.now();
+            const r = await run(["migrate-check", "--stack", "new", "--from", "old", "--from-kubeconfig", oldKc, "--to-kubeconfig", newKc]);
+            assert.equal(r.code, 1, r.stdout + r.stderr);
+            assert.ok(Date.now() - t0 < 30000, "bounded");
+            assert.equal(r.stdout, "", "no go/NO-GO report from half the checks");
+            assert.match(r.stderr, /^rancher-ha ops migrate-check: old cluster \(--from-kubeconfig .*old\.kubeconfig\): kubectl get backups\.resources\.cattle\.io rancher-ha-scheduled failed: .*\(ServiceUnavailable\).*the server is busy/m);
+            assert.equal(newApi.gets.size, 0, "stops at the first cluster");
+            noTokens(r.stdout + r.stderr);
+        });
+
+        it("a new cluster whose API answers 503: exit 1 naming the new cluster and kubectl's error", async () => {
+            newCluster({ status: { driver: "imported" } }, "2026-08-07T11:00:00Z");
+            newApi.failAll = 503;
+            const r = await run(["migrate-check", "--stack", "new", "--from", "old", "--to-kubeconfig", newKc]);
+            assert.equal(r.code, 1, r.stdout + r.stderr);
+            assert.equal(r.stdout, "");
+            // The fake fails object reads only (the node list is a collection path it still answers): the Restore's read fails.
+            assert.match(r.stderr, /^rancher-ha ops migrate-check: new cluster \(--to-kubeconfig .*new\.kubeconfig\): kubectl get restores\.resources\.cattle\.io rancher-ha-restore failed: .*\(ServiceUnavailable\).*the server is busy/m);
+            noTokens(r.stdout + r.stderr);
+        });
+
+        it("a new cluster without any objects (no Restore yet): the restore item NO-GO says pulumi up applies it", async () => {
+            const r = await run(["migrate-check", "--stack", "new", "--from", "old", "--to-kubeconfig", newKc]);
+            assert.equal(r.code, 3, r.stdout + r.stderr);
+            const got = verdicts(r.stdout);
+            assert.deepEqual(got.slice(-4), [["nodes Ready", "NO-GO"], ["restore", "NO-GO"], ["local cluster object", "warn"], ["no Rancher before the restore", "go"]]);
+            assert.match(r.stdout, /^NO-GO +nodes Ready +no nodes$/m);
+            assert.match(r.stdout, /^NO-GO +restore +no Restore rancher-ha-restore \(pulumi up of the new stack with restoreFrom applies it\)$/m);
+            assert.match(r.stdout, /^warn +local cluster object +clusters\.management\.cattle\.io local not found \(the Restore brings it\)$/m);
+            assert.match(r.stdout, /^NO-GO: 2 item\(s\)$/m);
+            assert.equal(oldApi.gets.size + newApi.gets.size, 0, "nothing there to read");
+            noTokens(r.stdout + r.stderr);
         });
     });
 
