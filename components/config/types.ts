@@ -103,6 +103,12 @@ export interface LoadBalancerSettings extends SshTarget {
      * (loadBalancer.proxyTimeout). parseConfig always sets it; default DEFAULTS.lbProxyTimeout.
      */
     proxyTimeout?: string;
+    /**
+     * Stacks (`stack` or `project/stack`) whose LB hosts this stack may take over (loadBalancer.takeOverFrom): the
+     * switch of a migration points the old LB hosts at this stack's nodes. Default none: a host another stack serves
+     * is refused.
+     */
+    takeOverFrom?: string[];
 }
 
 /** Every LB host (the one of a single LB, or both of a pair). */

@@ -10,6 +10,7 @@ import { sha256 } from "../shared/shell";
 import { lbHealthCheckService } from "./healthCheckService";
 import { LbServiceSpec, lbServiceApplyScript, lbServiceDeleteScript } from "./serviceScripts";
 import { lbKeepalivedServices } from "./keepalivedService";
+import { lbOwnership } from "./owner";
 
 export interface NginxLoadBalancerArgs {
     /** The LB host(s), nginx tuning, health checks and virtual IP (from StackSettings.loadBalancer). Required. */
@@ -43,11 +44,13 @@ export class NginxLoadBalancer extends pulumi.ComponentResource {
         const hosts = lbHosts(lb);
         const checks = lb.healthChecks ?? DEFAULTS.lbHealthChecks;
         const vips = lbKeepalivedServices(lb);
+        // Which stack these LB hosts serve (owner.ts): another stack's host is refused unless taken over.
+        const owner = lbOwnership(pulumi.getProject(), pulumi.getStack(), lb.takeOverFrom);
 
         hosts.forEach((host, i) => {
             // The first host keeps the names a single-LB stack has always had: adding a second host changes nothing there.
             const suffix = i === 0 ? "" : `-${i + 1}`;
-            const scripts = lbScriptOptions({ ...lb, ...host }, hash);
+            const scripts = lbScriptOptions({ ...lb, ...host }, hash, owner);
             const apply = lbApplyScript(scripts);
             const connection = sshConnection(host, args.bastion);
             const nginx = new command.remote.Command(`${name}-nginx${suffix}`, {
@@ -76,9 +79,9 @@ export class NginxLoadBalancer extends pulumi.ComponentResource {
             for (const [resourceName, svc] of services) {
                 new command.remote.Command(resourceName, {
                     connection,
-                    create: lbServiceApplyScript(svc.options),
-                    update: lbServiceApplyScript(svc.options),
-                    delete: lbServiceDeleteScript(svc.options),
+                    create: lbServiceApplyScript({ ...svc.options, owner }),
+                    update: lbServiceApplyScript({ ...svc.options, owner }),
+                    delete: lbServiceDeleteScript({ ...svc.options, owner }),
                     stdin: pulumi.secret(svc.bundle),
                     // A new host is a new installation; the old host's is removed first (delete from state).
                     triggers: [host.address],

@@ -10,6 +10,7 @@ import { fileBundle, script, sha256, shellQuote, SUDO_SH, UNPACK_BUNDLE_SH } fro
 import { MANAGED_MARKER } from "./nginxConf";
 import type { LoadBalancerSettings } from "../config/types";
 import { describeTarget } from "../shared/ssh";
+import { LbOwnership, lbOwnerSh } from "./owner";
 
 export type LbRunMode = "docker" | "system";
 
@@ -20,6 +21,11 @@ export interface LbScriptOptions {
     configHash: string;
     /** `user@host:port` of the LB, for error messages. */
     hostLabel: string;
+    /**
+     * The stack this LB host serves, and the stacks it may take the host over from (owner.ts). Default: no check
+     * (the host belongs to whoever applies).
+     */
+    owner?: LbOwnership;
 
     // ---- system mode ----
     /** Main nginx config to own. Default /etc/nginx/nginx.conf. */
@@ -80,7 +86,17 @@ const COMMON_SH = (o: LbScriptOptions) => [
     `file_hash() { $SUDO sha256sum "$1" | cut -d' ' -f1; }`,
     // Ours when the first line carries the marker; a file someone else wrote is never removed.
     `ours() { $SUDO test -f "$1" && $SUDO head -n 1 "$1" | grep -qF "$MARKER"; }`,
+    ...(o.owner ? [lbOwnerSh(o.owner)] : []),
 ].join("\n");
+
+/** apply: refuse a host another stack serves (before anything changes), and record this stack once it runs. */
+const CHECK_OWNER_SH = (o: LbScriptOptions) => (o.owner ? "check_owner" : ":");
+const CLAIM_OWNER_SH = (o: LbScriptOptions) => (o.owner ? "claim_owner" : ":");
+/** delete, at its end: the host no longer serves this stack. */
+const RELEASE_OWNER_SH = (o: LbScriptOptions) => (o.owner ? `if [ "$(owner_now)" = "$OWNER" ]; then $SUDO rm -f "$OWNER_FILE"; fi` : ":");
+/** delete: a host another stack serves now (it took the host over) is left exactly as it is. */
+const LEAVE_OTHERS_SH = (o: LbScriptOptions) => (o.owner
+    ? `if other_owner; then say "left alone: this LB host serves the stack $(owner_now) now"; exit 0; fi` : ":");
 
 /** Receives nginx.conf from stdin into $TMP and checks it against the expected hash. */
 const RECEIVE_SH = (o: LbScriptOptions) => [
@@ -129,6 +145,7 @@ function systemApply(o: LbScriptOptions): string {
         COMMON_SH(o),
         SYSTEM_VARS_SH(o),
         RECEIVE_SH(o),
+        CHECK_OWNER_SH(o),
         `if [ -z "$NGINX" ]; then
   if command -v apt-get >/dev/null 2>&1; then
     { $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null &&
@@ -191,6 +208,7 @@ else
   $SUDO "$NGINX" -c "$CONF" || fail "nginx did not start (above; a port already in use, or another nginx running with a different pid file?)"
   say started
 fi`,
+        CLAIM_OWNER_SH(o),
     );
 }
 
@@ -198,6 +216,7 @@ function systemDelete(o: LbScriptOptions): string {
     return script(
         COMMON_SH(o),
         SYSTEM_VARS_SH(o),
+        LEAVE_OTHERS_SH(o),
         `$SUDO rm -f "$CAND"
 if ! ours "$CONF"; then
   say "$CONF is not managed by rancher-ha; left in place"
@@ -231,6 +250,7 @@ else
   stop_nginx
   say removed
 fi`,
+        RELEASE_OWNER_SH(o),
     );
 }
 
@@ -316,6 +336,7 @@ function dockerApply(o: LbScriptOptions): string {
         DOCKER_VARS_SH(o, true),
         `[ -n "$D" ] || fail "docker is not installed; install Docker (the RKE nodes need it too) or set loadBalancer.mode to system"`,
         RECEIVE_SH(o),
+        CHECK_OWNER_SH(o),
         // The last non-empty line of a command's output: docker's own error, for the one-line failure message.
         `last_line() { printf '%s\\n' "$1" | sed '/^[[:space:]]*$/d' | tail -n 1; }
 restore_config() { if $SUDO test -f ${prevConf}; then $SUDO mv -f ${prevConf} ${conf}; fi; }`,
@@ -484,6 +505,7 @@ fi`,
     $SUDO rm -f ${prevConf}
     say recreated ;;
 esac`,
+        CLAIM_OWNER_SH(o),
     );
 }
 
@@ -491,6 +513,7 @@ function dockerDelete(o: LbScriptOptions): string {
     return script(
         COMMON_SH(o),
         DOCKER_VARS_SH(o, false),
+        LEAVE_OTHERS_SH(o),
         `if [ -n "$D" ]; then
   for c in "$NAME" "$PREV"; do
     STATE=$(container_state "$c")
@@ -506,6 +529,7 @@ fi
 $SUDO rm -f "$DIR/nginx.conf" "$DIR/nginx.conf${CANDIDATE_SUFFIX}" "$DIR/nginx.conf${PREVIOUS_SUFFIX}"
 $SUDO rmdir "$DIR" 2>/dev/null || true
 say removed`,
+        RELEASE_OWNER_SH(o),
     );
 }
 
@@ -525,9 +549,10 @@ function checkAbs(p: string, what: string): string {
     return p;
 }
 
-/** The scripts' options for an LB host from its settings and its config's hash. */
-export function lbScriptOptions(lb: LoadBalancerSettings, configHash: string): LbScriptOptions {
+/** The scripts' options for an LB host from its settings, its config's hash and the stack it serves. */
+export function lbScriptOptions(lb: LoadBalancerSettings, configHash: string, owner?: LbOwnership): LbScriptOptions {
     return {
+        ...(owner ? { owner } : {}),
         mode: lb.mode,
         configHash,
         hostLabel: describeTarget(lb),

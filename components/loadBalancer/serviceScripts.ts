@@ -10,6 +10,7 @@
 // daemon restarted, or sent SIGHUP) only when that hash changes. A lock serialises concurrent runs on one host.
 // Every run prints one status line:  rancher-ha-lb-service <name>: started | restarted | reloaded | unchanged | removed
 import { fileBundle, BundleFile, script, sha256, shellQuote, SUDO_SH, UNPACK_BUNDLE_SH } from "../shared/shell";
+import { LbOwnership, lbOwnerSh } from "./owner";
 
 /** A command the daemon needs, and the package that provides it (installed when missing). */
 export interface LbServiceNeed {
@@ -45,6 +46,11 @@ export interface LbServiceOptions {
     afterInstall?: string;
     /** Seconds it must keep running after a (re)start before the run counts as good. Default 3. */
     confirmSeconds?: number;
+    /**
+     * The stack the LB host serves (owner.ts): apply refuses a host another stack serves unless it takes it over, and
+     * delete leaves such a host alone. The nginx apply records the owner. Default: no check.
+     */
+    owner?: LbOwnership;
 }
 
 export const LB_SERVICE_DEFAULTS = { baseDir: "/etc/rancher-ha/lb", confirmSeconds: 3, logDir: "/var/log/rancher-ha", runDir: "/run/rancher-ha" };
@@ -146,6 +152,7 @@ $SUDO touch "$RUN/$NAME.lock"
 $SUDO chmod 666 "$RUN/$NAME.lock"
 exec 9>>"$RUN/$NAME.lock" || fail "cannot open the lock file $RUN/$NAME.lock"
 if command -v flock >/dev/null 2>&1; then flock -w 120 9 || fail "another run holds $RUN/$NAME.lock for 2 minutes; try again when it ends"; fi`,
+    ...(o.owner ? [lbOwnerSh(o.owner)] : []),
 ].join("\n");
 
 /** create and update: the daemon runs exactly the files on stdin, started on boot. */
@@ -166,6 +173,7 @@ cat > "$TMP/bundle"
 [ "$(sha256sum < "$TMP/bundle" | cut -d' ' -f1)" = "$WANT" ] || fail "the files sent on stdin do not match their hash $WANT (interrupted transfer?); run pulumi up again"
 mkdir "$TMP/files"
 unpack_bundle "$TMP/files" < "$TMP/bundle"`,
+        o.owner ? "check_owner" : ":",
         `install_pkg() {
   if command -v apt-get >/dev/null 2>&1; then
     { $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null &&
@@ -260,6 +268,7 @@ export function lbServiceDeleteScript(o: LbServiceOptions): string {
     const r = resolve(o);
     return script(
         COMMON_SH(o, r),
+        o.owner ? `if other_owner; then say "left alone: this LB host serves the stack $(owner_now) now"; exit 0; fi` : ":",
         `if use_systemd && $SUDO test -f "$UNIT" && $SUDO head -n 1 "$UNIT" | grep -qF "$MARKER"; then
   $SUDO systemctl disable --now "$NAME" >/dev/null 2>&1 || $SUDO systemctl stop "$NAME" || true
   $SUDO rm -f "$UNIT"

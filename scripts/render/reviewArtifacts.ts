@@ -11,6 +11,7 @@
 // inputs), so two renders diff exactly like two deployments would.
 import type { StackSettings } from "../../components/config";
 import { lbClientAddress, lbHosts } from "../../components/config/types";
+import { LbOwnership, lbOwnership } from "../../components/loadBalancer/owner";
 import { lbHealthCheckService } from "../../components/loadBalancer/healthCheckService";
 import { lbKeepalivedServices } from "../../components/loadBalancer/keepalivedService";
 import { LbServiceSpec, lbServiceApplyScript, lbServiceDeleteScript, lbServiceUnit } from "../../components/loadBalancer/serviceScripts";
@@ -74,7 +75,7 @@ export function reviewArtifacts(input: ReviewInput): ReviewArtifact[] {
     const lbAddress = input.loadBalancerAddress ?? lbClientAddress(s.loadBalancer);
     const notes: string[] = [];
     const files = [
-        ...loadBalancerArtifacts(s),
+        ...loadBalancerArtifacts(s, lbOwnership(input.project ?? "rancher-ha", input.stack, s.loadBalancer.takeOverFrom)),
         ...(s.distribution === "rke2"
             ? rke2Artifacts(s, lbAddress, input.stack, STAGE_DIRS.rke2, notes)
             : rkeArtifacts(s, lbAddress, input.stack)),
@@ -94,10 +95,10 @@ export function reviewArtifacts(input: ReviewInput): ReviewArtifact[] {
 // test/scripts/render/reviewArtifacts.test.ts, rke2Artifacts.test.ts and backupArtifacts.test.ts also check every
 // artifact against what the component registers under Pulumi mocks.
 
-function loadBalancerArtifacts(s: StackSettings): ReviewArtifact[] {
+function loadBalancerArtifacts(s: StackSettings, owner: LbOwnership): ReviewArtifact[] {
     const dir = STAGE_DIRS.loadBalancer;
     const conf = lbNginxConf(s.loadBalancer, s.nodes);
-    const scripts = lbScriptOptions(s.loadBalancer, sha256(conf));
+    const scripts = lbScriptOptions(s.loadBalancer, sha256(conf), owner);
     const where = `${describeTarget(s.loadBalancer)} (${s.loadBalancer.mode} mode)`;
     const hosts = lbHosts(s.loadBalancer);
     const others = hosts.slice(1).map(h => `${describeTarget(h)}`);
@@ -108,14 +109,18 @@ function loadBalancerArtifacts(s: StackSettings): ReviewArtifact[] {
     ];
     if (s.loadBalancer.healthChecks?.enabled !== false) {
         const check = lbHealthCheckService(s.loadBalancer, s.nodes, describeTarget(s.loadBalancer));
-        out.push(...serviceArtifacts(dir, "health-check", check, "the active health checker", hosts.length));
+        out.push(...serviceArtifacts(dir, "health-check", withOwner(check, owner), "the active health checker", hosts.length));
     }
     const vips = lbKeepalivedServices(s.loadBalancer);
     if (vips) {
-        hosts.forEach((h, i) => out.push(...serviceArtifacts(dir, `keepalived-${fileSafe(h.address)}`, vips(i, describeTarget(h)),
+        hosts.forEach((h, i) => out.push(...serviceArtifacts(dir, `keepalived-${fileSafe(h.address)}`, withOwner(vips(i, describeTarget(h)), owner),
             `keepalived on ${describeTarget(h)} (virtual IP ${lbClientAddress(s.loadBalancer)})`, 1)));
     }
     return out;
+}
+
+function withOwner(svc: LbServiceSpec, owner: LbOwnership): LbServiceSpec {
+    return { ...svc, options: { ...svc.options, owner } };
 }
 
 /** An LB host service: each of its files, its systemd unit, and the scripts that install and remove it. */

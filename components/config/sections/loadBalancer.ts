@@ -94,6 +94,7 @@ export function parseLoadBalancer(r: ConfigReader, raw: Record<string, unknown>,
         proxyTimeout = DEFAULTS.lbProxyTimeout;
     }
     const healthChecks = parseHealthChecks(r, o, nodes);
+    const takeOverFrom = parseTakeOverFrom(r, o.takeOverFrom);
     const lb: LoadBalancerSettings | undefined = target && (!pair || pair.hosts.every(h => h !== undefined)) ? {
         ...target,
         hosts: pair ? pair.hosts as SshTarget[] : [target],
@@ -108,6 +109,7 @@ export function parseLoadBalancer(r: ConfigReader, raw: Record<string, unknown>,
         workerConnections: workerConnections ?? needed.workerConnections,
         workerRlimitNofile: workerRlimitNofile ?? needed.workerRlimitNofile,
         proxyTimeout,
+        ...(takeOverFrom.length > 0 ? { takeOverFrom } : {}),
     } : undefined;
     const perWorker = workerProcesses === "auto" ? "per worker (workerProcesses auto: sized for one CPU)" : `per worker of ${workerProcesses}`;
     if (lb && workerConnections !== undefined && workerConnections < needed.workerConnections) {
@@ -230,4 +232,26 @@ function parseHealthChecks(r: ConfigReader, o: Record<string, unknown>, nodes: N
             "Give the nodes' IPv4 addresses to get active health checks, or set loadBalancer.healthChecks.enabled: false to silence this");
     }
     return s;
+}
+
+/**
+ * loadBalancer.takeOverFrom: the stacks (`stack`, or `project/stack`) whose LB hosts this stack may take over, as a
+ * migration's switch (or its rollback) does. A string or a list.
+ */
+function parseTakeOverFrom(r: ConfigReader, v: unknown): string[] {
+    if (v === undefined || v === null) {
+        return [];
+    }
+    const list = Array.isArray(v) ? v : [v];
+    const out: string[] = [];
+    list.forEach((s, i) => {
+        const key = Array.isArray(v) ? `loadBalancer.takeOverFrom[${i}]` : "loadBalancer.takeOverFrom";
+        if (typeof s !== "string" || !/^(?:[A-Za-z0-9_.-]+\/)?[A-Za-z0-9_.-]+$/.test(s)) {
+            r.err(key, `${shown(s)} is not a stack name: give the stack whose LB hosts this one takes over, as pulumi stack ls ` +
+                "shows it (e.g. old), or project/stack for another project");
+        } else {
+            out.push(s);
+        }
+    });
+    return out;
 }

@@ -218,7 +218,7 @@ describe("config", () => {
         it("knows every key the section parsers read, and no other (there is no separate schema to keep in step)", () => {
             // The known keys are what the parsers asked for, listed in full.
             oneProblem({ ...base(), loadBalancer: { address: "192.0.2.10", workers: 2 } }, "rancher-ha:loadBalancer.workers",
-                /known keys here: hosts, virtualIp, virtualRouterId, interface, address, user, port, sshKeyPath, hostKey, mode, httpPort, httpsPort, kubeApiPort, workerProcesses, image, maxConnections, workerConnections, workerRlimitNofile, proxyTimeout, healthChecks$/);
+                /known keys here: hosts, virtualIp, virtualRouterId, interface, address, user, port, sshKeyPath, hostKey, mode, httpPort, httpsPort, kubeApiPort, workerProcesses, image, maxConnections, workerConnections, workerRlimitNofile, proxyTimeout, healthChecks, takeOverFrom$/);
             // A section given as something else than a map names the keys it takes.
             oneProblem({ ...base(), ssh: "rancher" }, "rancher-ha:ssh", /must be an object with keys user, port, keyPath, knownHostsFile, insecureIgnoreHostKeys$/);
             // Keys read only on some paths are still known on the others: S3 settings without a bucket are reported

@@ -25,6 +25,14 @@ describe("config: loadBalancer pair and health checks", () => {
         assert.deepEqual(own, { address: "192.0.2.4", routerId: 77, interface: "ens192" });
     });
 
+    it("takeOverFrom: a stack name or a list of them; a bad name names the key and the form", () => {
+        assert.deepEqual(parseConfig(pair({ takeOverFrom: "old" }), opts).settings.loadBalancer.takeOverFrom, ["old"]);
+        assert.deepEqual(parseConfig(pair({ takeOverFrom: ["old", "other/prod"] }), opts).settings.loadBalancer.takeOverFrom, ["old", "other/prod"]);
+        assert.equal(parseConfig(pair(), opts).settings.loadBalancer.takeOverFrom, undefined);
+        assertProblem(pair({ takeOverFrom: ["old", "a b"] }), opts, "rancher-ha:loadBalancer.takeOverFrom[1]", /is not a stack name/);
+        assertProblem(pair({ takeOverFrom: 7 }), opts, "rancher-ha:loadBalancer.takeOverFrom", /is not a stack name/);
+    });
+
     it("a single LB: one host, clients use its address", () => {
         const { settings: s } = parseConfig(validStack(), opts);
         assert.deepEqual(lbHosts(s.loadBalancer).map(h => h.address), ["192.0.2.10"]);

@@ -96,7 +96,22 @@ describe("NginxLoadBalancer (mocks)", () => {
         assert.deepEqual(upstream(conf, UPSTREAMS.kubeApi), ["192.0.2.11:6443", "192.0.2.12:6443", "192.0.2.13:6443"]);
         // system mode: the distro's stream module is included; the delete script restores the distro config.
         assert.match(conf, /^include \/etc\/nginx\/modules-enabled\/\*\.conf;$/m);
-        assert.equal(cmd.inputs.delete, lbDeleteScript({ mode: "system", configHash: out.configHash.value, hostLabel: "ops@192.0.2.10:22" }));
+        assert.equal(cmd.inputs.delete, lbDeleteScript({ mode: "system", configHash: out.configHash.value, hostLabel: "ops@192.0.2.10:22",
+            owner: { owner: "rancher-ha/test", takeOverFrom: [] } }));
+    });
+
+    it("every LB script knows the stack it serves and the stacks it may take the host over from (loadBalancer.takeOverFrom)", async () => {
+        const { cmds, all } = await build("lb", { loadBalancer: { ...lbSettings(), takeOverFrom: ["old", "other/prod"] }, nodes: NODES });
+        assert.ok(all.length > cmds.length, "the checker's Command too");
+        for (const c of all) {
+            for (const text of [c.inputs.create, c.inputs.delete]) {
+                assert.match(text, /^OWNER=rancher-ha\/test$/m, c.name);
+                assert.match(text, /^TAKE_OVER=' rancher-ha\/old other\/prod '$/m, c.name);
+            }
+            assert.match(c.inputs.create, /^check_owner$/m, `${c.name}: apply checks`);
+            assert.match(c.inputs.delete, /^if other_owner; then say "left alone/m, `${c.name}: delete leaves another stack's host`);
+        }
+        assert.match(cmds[0].inputs.create, /^claim_owner$/m, "the nginx apply records the owner");
     });
 
     it("keeps the SSH key secret and out of every command, stdin and output", async () => {

@@ -15,6 +15,7 @@ import {
     ORIGINAL_SUFFIX, PREVIOUS_NAME_SUFFIX, PREVIOUS_SUFFIX, SPEC_LABEL,
 } from "../../../components/loadBalancer/scripts";
 import { DISTRO_MODULE_INCLUDES, LbPorts, renderNginxConf } from "../../../components/loadBalancer/nginxConf";
+import { LbOwnership } from "../../../components/loadBalancer/owner";
 import { sha256 } from "../../../components/shared/shell";
 import { freePort, installTestDouble, SshHost, sshHostUnavailable, startSshHost, testNetGateway } from "../../helpers/sshHost";
 import { nginxUnavailable, requireTool, STREAM_MODULE } from "../../helpers/tools";
@@ -256,6 +257,77 @@ describe("loadBalancer/scripts", () => {
             assert.equal(again.code, 0, again.stderr);
             assert.match(again.stdout, /is not managed by rancher-ha; left in place/);
             assert.equal(fs.readFileSync(conf(dir), "utf8"), distro(dir));
+        });
+
+        it("two stacks, one LB host: refused without takeOverFrom, taken over with it, the other's delete leaves it alone", async () => {
+            const d = rootDir();
+            const ownerFile = path.join(d, "lb-owner");
+            const as = (owner: string, takeOverFrom: string[] = []): LbOwnership => ({ owner, takeOverFrom, file: ownerFile });
+            const run = (text: string, owner: LbOwnership) => host.run(lbApplyScript({ ...opts(d, text), owner }), lbBundle(text));
+            const del = (text: string, owner: LbOwnership) => host.run(lbDeleteScript({ ...opts(d, text), owner }));
+            try {
+                const p = await ports();
+                const oldText = render(d, p);
+                const newBackend = net.createServer(s => s.end("new\n"));
+                const newPort = await freePort(backendAddress);
+                await new Promise<void>(r => newBackend.listen(newPort, backendAddress, () => r()));
+                const newText = renderNginxConf({
+                    backends: [{ address: backendAddress, controlplane: true }], listenAddress: host.address, listenPorts: p,
+                    backendPorts: { http: newPort, https: newPort, kubeApi: newPort }, pidPath: pidFile(d),
+                    errorLog: path.join(d, "error.log"), moduleIncludes: DISTRO_MODULE_INCLUDES,
+                });
+                try {
+                    const first = await run(oldText, as("rancher-ha/old"));
+                    assert.equal(first.code, 0, first.stderr);
+                    const pid = readPid(d)!;
+                    masters.add(pid);
+                    assert.equal(fs.readFileSync(ownerFile, "utf8"), "rancher-ha/old\n", "the nginx apply records the stack");
+                    assert.equal(await until("the old LB to answer", () => fromLb(p.http)), "b2\n");
+
+                    // Another stack naming this host by mistake: refused before anything changes.
+                    const refused = await run(newText, as("rancher-ha/new"));
+                    assert.equal(refused.code, 1);
+                    assert.match(refused.stderr, /this LB host serves the stack rancher-ha\/old .*set loadBalancer\.takeOverFrom to old/);
+                    assert.equal(fs.readFileSync(conf(d), "utf8"), oldText);
+                    assert.equal(await fromLb(p.http), "b2\n");
+
+                    // The switch: the new stack takes the host over in one run; the same nginx now serves the new nodes.
+                    const taken = await run(newText, as("rancher-ha/new", ["rancher-ha/old"]));
+                    assert.equal(taken.code, 0, taken.stderr);
+                    assert.deepEqual(status(taken.stdout), ["reloaded"]);
+                    assert.match(taken.stderr, /taking this LB host over from the stack rancher-ha\/old/);
+                    assert.equal(fs.readFileSync(ownerFile, "utf8"), "rancher-ha/new\n");
+                    assert.equal(await until("the new nodes to answer", async () => ((await fromLb(p.http)) === "new\n" ? "new" : undefined)), "new");
+                    assert.equal(readPid(d), pid, "reloaded in place: no connection refused during the switch");
+
+                    // The old stack's destroy (or its next pulumi up) cannot undo the switch.
+                    const oldDelete = await del(oldText, as("rancher-ha/old"));
+                    assert.equal(oldDelete.code, 0, oldDelete.stderr);
+                    assert.deepEqual(status(oldDelete.stdout), ["left alone: this LB host serves the stack rancher-ha/new now"]);
+                    assert.equal(fs.readFileSync(conf(d), "utf8"), newText);
+                    assert.equal(await fromLb(p.http), "new\n");
+                    const oldApply = await run(oldText, as("rancher-ha/old"));
+                    assert.equal(oldApply.code, 1);
+                    assert.match(oldApply.stderr, /serves the stack rancher-ha\/new .*takeOverFrom to new/);
+
+                    // Rollback: the old stack takes it back the same way.
+                    const back = await run(oldText, as("rancher-ha/old", ["rancher-ha/new"]));
+                    assert.equal(back.code, 0, back.stderr);
+                    assert.equal(await until("the old nodes to answer again", async () => ((await fromLb(p.http)) === "b2\n" ? "old" : undefined)), "old");
+                    assert.equal(fs.readFileSync(ownerFile, "utf8"), "rancher-ha/old\n");
+
+                    // The owner's delete removes the LB and the record.
+                    const gone = await del(oldText, as("rancher-ha/old"));
+                    assert.equal(gone.code, 0, gone.stderr);
+                    assert.deepEqual(status(gone.stdout), ["removed"]);
+                    assert.ok(!fs.existsSync(ownerFile));
+                    await until("nginx to stop", async () => processName(pid) !== "nginx");
+                } finally {
+                    newBackend.close();
+                }
+            } finally {
+                fs.rmSync(d, { recursive: true, force: true });
+            }
         });
 
         it("without a distro config: install starts nginx, delete removes the config and stops it", async () => {

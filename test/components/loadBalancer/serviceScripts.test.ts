@@ -150,6 +150,29 @@ describe("loadBalancer/serviceScripts", () => {
             await host.run(lbServiceDeleteScript(bad.options));
         });
 
+        it("a host another stack serves: apply refused unless taken over, delete leaves the daemon running", async () => {
+            const ownerFile = path.join(host.privateDir("/etc/rancher-ha"), "lb-owner");
+            fs.writeFileSync(ownerFile, "rancher-ha/old\n");
+            try {
+                const pid = pidOf();
+                const s = spec("a");
+                const asNew = (takeOverFrom: string[] = []) => ({ ...s.options, owner: { owner: "rancher-ha/new", takeOverFrom } });
+                const refused = await host.run(lbServiceApplyScript(asNew()), s.bundle);
+                assert.equal(refused.code, 1);
+                assert.match(refused.stderr, /rancher-ha-svc-test on test@host:22: this LB host serves the stack rancher-ha\/old/);
+                const left = await host.run(lbServiceDeleteScript(asNew()));
+                assert.equal(left.code, 0, left.stderr);
+                assert.deepEqual(status(left.stdout), ["left alone"]);
+                assert.equal(pidOf(), pid);
+                assert.ok(alive(pid), "still running: the host is the other stack's");
+                const taken = await host.run(lbServiceApplyScript(asNew(["rancher-ha/old"])), s.bundle);
+                assert.equal(taken.code, 0, taken.stderr);
+                assert.match(taken.stderr, /taking this LB host over from the stack rancher-ha\/old/);
+            } finally {
+                fs.rmSync(ownerFile, { force: true });
+            }
+        });
+
         it("delete stops it and removes its files", async () => {
             const pid = pidOf();
             const r = await host.run(lbServiceDeleteScript(spec("a").options));

@@ -6,6 +6,22 @@ say() { echo "rancher-ha-lb: $*"; }
 fail() { echo "rancher-ha: load balancer on $LB_HOST: $*" >&2; exit 1; }
 file_hash() { $SUDO sha256sum "$1" | cut -d' ' -f1; }
 ours() { $SUDO test -f "$1" && $SUDO head -n 1 "$1" | grep -qF "$MARKER"; }
+OWNER_FILE=/etc/rancher-ha/lb-owner
+OWNER=rancher-ha/migrate
+TAKE_OVER='  '
+owner_now() { $SUDO cat "$OWNER_FILE" 2>/dev/null | head -n 1 || true; }
+check_owner() {
+  _cur=$(owner_now)
+  if [ -z "$_cur" ] || [ "$_cur" = "$OWNER" ]; then return 0; fi
+  case "$TAKE_OVER" in *" $_cur "*) echo "rancher-ha: taking this LB host over from the stack $_cur (loadBalancer.takeOverFrom)" >&2; return 0 ;; esac
+  fail "this LB host serves the stack $_cur ($OWNER_FILE): two stacks on one LB host overwrite each other. To move it to this stack (a migration's switch, or its rollback), set loadBalancer.takeOverFrom to ${_cur#*/}; otherwise give this stack LB hosts of its own"
+}
+claim_owner() {
+  [ "$(owner_now)" = "$OWNER" ] && return 0
+  $SUDO mkdir -p "$(dirname "$OWNER_FILE")"
+  printf '%s\n' "$OWNER" | $SUDO tee "$OWNER_FILE.tmp" >/dev/null && $SUDO mv -f "$OWNER_FILE.tmp" "$OWNER_FILE"
+}
+other_owner() { _cur=$(owner_now); [ -n "$_cur" ] && [ "$_cur" != "$OWNER" ]; }
 NAME=rancher-ha-lb
 PREV=rancher-ha-lb-previous
 DIR=/etc/rancher-ha/lb
@@ -37,6 +53,7 @@ unpack_bundle "$TMP"
 if [ ! -f "$TMP/nginx.conf" ] || [ "$(sha256sum "$TMP/nginx.conf" | cut -d' ' -f1)" != "$WANT" ]; then
   fail "the nginx.conf sent on stdin is missing or does not match its hash $WANT (interrupted transfer?); run pulumi up again"
 fi
+check_owner
 last_line() { printf '%s\n' "$1" | sed '/^[[:space:]]*$/d' | tail -n 1; }
 restore_config() { if $SUDO test -f "$DIR/nginx.conf.rancher-ha-previous"; then $SUDO mv -f "$DIR/nginx.conf.rancher-ha-previous" "$DIR/nginx.conf"; fi; }
 $SUDO mkdir -p "$DIR"
@@ -179,3 +196,4 @@ case "$ACTION" in
     $SUDO rm -f "$DIR/nginx.conf.rancher-ha-previous"
     say recreated ;;
 esac
+claim_owner

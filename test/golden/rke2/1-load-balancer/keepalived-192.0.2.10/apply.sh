@@ -24,6 +24,22 @@ $SUDO touch "$RUN/$NAME.lock"
 $SUDO chmod 666 "$RUN/$NAME.lock"
 exec 9>>"$RUN/$NAME.lock" || fail "cannot open the lock file $RUN/$NAME.lock"
 if command -v flock >/dev/null 2>&1; then flock -w 120 9 || fail "another run holds $RUN/$NAME.lock for 2 minutes; try again when it ends"; fi
+OWNER_FILE=/etc/rancher-ha/lb-owner
+OWNER=rancher-ha/rke2
+TAKE_OVER='  '
+owner_now() { $SUDO cat "$OWNER_FILE" 2>/dev/null | head -n 1 || true; }
+check_owner() {
+  _cur=$(owner_now)
+  if [ -z "$_cur" ] || [ "$_cur" = "$OWNER" ]; then return 0; fi
+  case "$TAKE_OVER" in *" $_cur "*) echo "rancher-ha: taking this LB host over from the stack $_cur (loadBalancer.takeOverFrom)" >&2; return 0 ;; esac
+  fail "this LB host serves the stack $_cur ($OWNER_FILE): two stacks on one LB host overwrite each other. To move it to this stack (a migration's switch, or its rollback), set loadBalancer.takeOverFrom to ${_cur#*/}; otherwise give this stack LB hosts of its own"
+}
+claim_owner() {
+  [ "$(owner_now)" = "$OWNER" ] && return 0
+  $SUDO mkdir -p "$(dirname "$OWNER_FILE")"
+  printf '%s\n' "$OWNER" | $SUDO tee "$OWNER_FILE.tmp" >/dev/null && $SUDO mv -f "$OWNER_FILE.tmp" "$OWNER_FILE"
+}
+other_owner() { _cur=$(owner_now); [ -n "$_cur" ] && [ "$_cur" != "$OWNER" ]; }
 unpack_bundle() {
   while IFS=' ' read -r _name _mode _data || [ -n "${_name:-}" ]; do
     case "$_name" in ''|*/*|.*) echo "rancher-ha: bad file name in stdin bundle" >&2; return 1 ;; esac
@@ -42,6 +58,7 @@ cat > "$TMP/bundle"
 [ "$(sha256sum < "$TMP/bundle" | cut -d' ' -f1)" = "$WANT" ] || fail "the files sent on stdin do not match their hash $WANT (interrupted transfer?); run pulumi up again"
 mkdir "$TMP/files"
 unpack_bundle "$TMP/files" < "$TMP/bundle"
+check_owner
 install_pkg() {
   if command -v apt-get >/dev/null 2>&1; then
     { $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null &&
