@@ -8,7 +8,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { allRegistered, byType, dependsOn, recordResources, RecordedResource, settle } from "./helpers/mocks";
 import { fakeHomeWithKey, runProgram, stackConfig } from "./helpers/devStack";
-import { FIXTURES } from "./helpers/paths";
+import { FIXTURES, ROOT } from "./helpers/paths";
 import * as rules from "../policy/rules";
 import { restoreDeleteScript } from "../components/backup/restoreScript";
 import { restoreParts } from "../components/backup/RancherRestore";
@@ -155,5 +155,69 @@ describe("program (index.ts) on the migration fixture (restoreFrom + backup on R
             }
         }
         assert.ok(seen >= 5, `the secrets reach the engine (${seen} inputs)`);
+    });
+});
+
+// The old stack of the same migration: Pulumi.dev.yaml (RKE) with `backup`. The operator right after the cluster, the
+// scheduled Backup after Rancher, no restore, and the provider keeps refusing existing objects.
+describe("program (index.ts) on the old stack (Pulumi.dev.yaml with backup)", function () {
+    this.timeout(60000);
+    const OLD_KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: \"https://192.0.2.11:6443\"\n  name: local\n" +
+        "contexts:\n- context:\n    cluster: local\n    user: kube-admin-local\n  name: local\ncurrent-context: local\n" +
+        "users:\n- name: kube-admin-local\n  user:\n    client-key-data: T0xELUtFWS1TRUNSRVQ=\n";
+    const RKE_UP_STDOUT = ["-----BEGIN RANCHER-HA RKE OUTPUTS-----", "mode full", `kubeconfig ${b64(OLD_KUBECONFIG)}`,
+        `rkestate ${b64("{\"currentState\":{}}")}`, "-----END RANCHER-HA RKE OUTPUTS-----"].join("\n");
+    let recorded: RecordedResource[];
+    let program: any;
+    let home: ReturnType<typeof fakeHomeWithKey>;
+    const release = (chart: string) => byType(recorded, "kubernetes:helm.sh/v3:Release").find(r => r.inputs.chart === chart)!;
+
+    before(async () => {
+        home = fakeHomeWithKey();
+        recorded = await recordResources({
+            project: "rancher-ha", stack: "dev",
+            outputs: a => {
+                if (a.type === "command:local:Command" && a.name === "rke-up") {
+                    return { stdout: RKE_UP_STDOUT };
+                }
+                if (a.type === "pulumi:pulumi:StackReference") {
+                    return { outputs: {}, secretOutputNames: [] };
+                }
+                if (a.type === "tls:index/privateKey:PrivateKey") {
+                    return { privateKeyPem: SEED_KEY };
+                }
+                return undefined;
+            },
+        });
+        pulumi.runtime.setAllConfig({
+            ...stackConfig(path.join(ROOT, "Pulumi.dev.yaml")),
+            "rancher-ha:backup": JSON.stringify({ s3: { bucketName: "rancher-backups", folder: "rancher-rke1", accessKey: "AKIAOLD" } }),
+            "rancher-ha:backupS3SecretKey": "Old-Stack-S3-Secret",
+        }, ["rancher-ha:backupS3SecretKey"]);
+        program = runProgram();
+        await settle(program.kubeconfig);
+        await allRegistered(recorded);
+    });
+    after(() => {
+        pulumi.runtime.setAllConfig({});
+        home.restore();
+    });
+
+    it("orders rke up -> operator; Rancher -> the scheduled Backup; no restore; exports the generated key (secret)", async () => {
+        const up = byType(recorded, "command:local:Command").find(r => r.name === "rke-up")!;
+        const [backup] = byType(recorded, "kubernetes:resources.cattle.io/v1:Backup");
+        assert.ok(dependsOn(recorded, release("rancher-backup-crd"), up));
+        assert.ok(dependsOn(recorded, release("rancher-backup"), release("rancher-backup-crd")));
+        assert.ok(!dependsOn(recorded, release("rancher"), release("rancher-backup")), "Rancher does not wait for the operator");
+        assert.ok(dependsOn(recorded, backup, release("rancher")) && dependsOn(recorded, backup, release("rancher-backup")));
+        assert.equal(backup.inputs.spec.storageLocation.s3.folder, "rancher-rke1");
+        assert.equal(byType(recorded, "rancher-ha:backup:RancherRestore").length, 0);
+        assert.equal(program.restoreReport, undefined);
+        const key = await settle<string>(program.backupEncryptionKey);
+        assert.ok(key.secret);
+        assert.equal(Buffer.from(key.value, "base64").length, 32);
+        assert.equal(byType(recorded, "pulumi:providers:kubernetes")[0].inputs.upsertExistingObjects, undefined);
+        const s3 = byType(recorded, "kubernetes:core/v1:Secret").find(s => s.inputs.metadata.name === "rancher-ha-backup-s3")!;
+        assert.ok(s3.secretInputs.includes("stringData"));
     });
 });
