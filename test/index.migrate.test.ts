@@ -9,7 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { allRegistered, byType, dependsOn, recordResources, RecordedResource, settle } from "./helpers/mocks";
 import { fakeHomeWithKey, runProgram, stackConfig } from "./helpers/devStack";
 import { FIXTURES, ROOT } from "./helpers/paths";
-import * as rules from "../policy/rules";
+import { policyFindings } from "./helpers/policy";
 import { restoreDeleteScript } from "../components/backup/restoreScript";
 import { restoreParts } from "../components/backup/RancherRestore";
 import { parseConfig } from "../components/config";
@@ -131,18 +131,7 @@ describe("program (index.ts) on the migration fixture (restoreFrom + backup on R
     });
 
     it("passes every policy rule and keeps every secret secret", () => {
-        const problems: string[] = [];
-        for (const r of recorded) {
-            const props = r.inputs;
-            problems.push(...[
-                ...(rules.COMMAND_TYPES.includes(r.type) ? [...rules.checkClusterRemoval(props), ...rules.checkNoPreviousOutputInEnv(props)] : []),
-                ...(rules.SSH_TYPES.includes(r.type) ? rules.checkHostKeyPinned(props) : []),
-                ...(r.type === rules.TYPES.k8sProvider ? rules.checkClusterIdentifier(props) : []),
-                ...(rules.HELM_TYPES.includes(r.type) ? rules.checkHelmVersionPinned(props) : []),
-                ...rules.checkSecretsAreSecret(r.type, props, p => r.secretInputs.includes(p[0])),
-            ].map(f => `${r.type} ${r.name}: ${f}`));
-        }
-        assert.deepEqual(problems, []);
+        assert.deepEqual(policyFindings(recorded), []);
         const values = [...Object.values(SECRETS), "TUlHUkFURS1LRVktU0VDUkVU"];
         let seen = 0;
         for (const r of recorded) {

@@ -9,6 +9,7 @@ import { allRegistered, byType, dependsOn, recordResources, RecordedResource, se
 import { fakeHomeWithKey, runProgram, useStackConfig } from "./helpers/devStack";
 import { ROOT } from "./helpers/paths";
 import * as rules from "../policy/rules";
+import { policyFindings } from "./helpers/policy";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 const KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: https://127.0.0.1:6443\n  name: default\n" +
@@ -89,18 +90,7 @@ describe("program (index.ts) on Pulumi.dev-rke2.yaml", function () {
 
     it("is safe by construction: node deletes remove one node only, deletedWith the record, and pass every policy rule", () => {
         const record = one("command:local:Command", "rke2-cluster");
-        const problems: string[] = [];
-        for (const r of recorded) {
-            const props = r.inputs;
-            problems.push(...[
-                ...(rules.COMMAND_TYPES.includes(r.type) ? [...rules.checkClusterRemoval(props), ...rules.checkNoPreviousOutputInEnv(props)] : []),
-                ...(rules.SSH_TYPES.includes(r.type) ? rules.checkHostKeyPinned(props) : []),
-                ...(r.type === rules.TYPES.k8sProvider ? rules.checkClusterIdentifier(props) : []),
-                ...(rules.HELM_TYPES.includes(r.type) ? rules.checkHelmVersionPinned(props) : []),
-                ...rules.checkSecretsAreSecret(r.type, props, p => r.secretInputs.includes(p[0])),
-            ].map(f => `${r.type} ${r.name}: ${f}`));
-        }
-        assert.deepEqual(problems, []);
+        assert.deepEqual(policyFindings(recorded), []);
         for (const c of recorded.filter(r => r.type.startsWith("command:"))) {
             assert.equal(c.inputs.addPreviousOutputInEnv, false, c.name);
             // Only a node's own removal may uninstall RKE2, and only deletedWith the record (pulumi destroy skips it).

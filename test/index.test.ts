@@ -8,6 +8,7 @@ import { allRegistered, byType, dependsOn, recordResources, RecordedResource, se
 import { fakeHomeWithKey, runProgram, useStackConfig } from "./helpers/devStack";
 import { ROOT } from "./helpers/paths";
 import * as rules from "../policy/rules";
+import { policyFindings } from "./helpers/policy";
 import { CLUSTER_REMOVAL_OPT_IN_MARKER } from "../components/rke/scripts";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
@@ -102,19 +103,7 @@ describe("program (index.ts) on Pulumi.dev.yaml", function () {
 
     it("passes every rule of the policy pack (policy/rules.ts), resource by resource", () => {
         assert.equal(rules.CLUSTER_REMOVAL_OPT_IN_MARKER, CLUSTER_REMOVAL_OPT_IN_MARKER, "the program and the policy agree on the marker");
-        const problems: string[] = [];
-        for (const r of recorded) {
-            const props = r.inputs;
-            const found = [
-                ...(rules.COMMAND_TYPES.includes(r.type) ? [...rules.checkClusterRemoval(props), ...rules.checkNoPreviousOutputInEnv(props)] : []),
-                ...(rules.SSH_TYPES.includes(r.type) ? rules.checkHostKeyPinned(props) : []),
-                ...(r.type === rules.TYPES.k8sProvider ? rules.checkClusterIdentifier(props) : []),
-                ...(rules.HELM_TYPES.includes(r.type) ? rules.checkHelmVersionPinned(props) : []),
-                ...rules.checkSecretsAreSecret(r.type, props, path => r.secretInputs.includes(path[0])),
-            ];
-            problems.push(...found.map(f => `${r.type} ${r.name}: ${f}`));
-        }
-        assert.deepEqual(problems, []);
+        assert.deepEqual(policyFindings(recorded), []);
     });
 
     it("orders the stages LB -> RKE -> cert-manager -> Rancher -> hostAliases", () => {

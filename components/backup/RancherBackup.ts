@@ -5,10 +5,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import * as tls from "@pulumi/tls";
 import { BackupSettings } from "../config";
-import {
-    backupResource, BACKUP_NAMESPACE, ENCRYPTION_CONFIG_SECRET, encryptionConfigSecretData, MANAGED_BY_LABEL,
-    S3_CREDENTIAL_SECRET, s3CredentialData, s3LocationOf, SCHEDULED_BACKUP_NAME,
-} from "./resources";
+import { backupResource, ENCRYPTION_CONFIG_SECRET, S3_CREDENTIAL_SECRET, s3LocationOf, SCHEDULED_BACKUP_NAME } from "./resources";
+import { encryptionConfigSecret, s3CredentialSecret } from "./secrets";
 import { backupKeyFrom } from "./key";
 import { BackupOperator } from "./BackupOperator";
 
@@ -36,15 +34,9 @@ export class RancherBackup extends pulumi.ComponentResource {
             ignoreChanges: ["algorithm"],
         }).privateKeyPem.apply(backupKeyFrom));
 
-        const labels = { ...MANAGED_BY_LABEL };
-        const credentials = new k8s.core.v1.Secret(`${name}-s3`, {
-            metadata: { name: S3_CREDENTIAL_SECRET, namespace: BACKUP_NAMESPACE, labels },
-            stringData: pulumi.secret(s.s3.secretKey.apply(sk => s3CredentialData(s.s3.accessKey, sk))),
-        }, { ...childOpts, dependsOn: [namespace] });
-        const encryption = new k8s.core.v1.Secret(`${name}-encryption`, {
-            metadata: { name: ENCRYPTION_CONFIG_SECRET, namespace: BACKUP_NAMESPACE, labels },
-            stringData: pulumi.secret(this.encryptionKey.apply(k => encryptionConfigSecretData(k))),
-        }, { ...childOpts, dependsOn: [namespace] });
+        const credentials = s3CredentialSecret(`${name}-s3`, S3_CREDENTIAL_SECRET, s.s3, { ...childOpts, dependsOn: [namespace] });
+        const encryption = encryptionConfigSecret(`${name}-encryption`, ENCRYPTION_CONFIG_SECRET, this.encryptionKey,
+            { ...childOpts, dependsOn: [namespace] });
 
         const backup = backupResource({
             name: SCHEDULED_BACKUP_NAME, schedule: s.schedule, retentionCount: s.retentionCount, resourceSetName: s.resourceSet,

@@ -12,10 +12,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import * as command from "@pulumi/command";
 import { RestoreFromSettings } from "../config";
-import {
-    BACKUP_NAMESPACE, encryptionConfigSecretData, MANAGED_BY_LABEL, RESTORE_ENCRYPTION_CONFIG_SECRET, RESTORE_NAME,
-    RESTORE_S3_CREDENTIAL_SECRET, restoreResource, s3CredentialData, s3LocationOf,
-} from "./resources";
+import { RESTORE_ENCRYPTION_CONFIG_SECRET, RESTORE_NAME, RESTORE_S3_CREDENTIAL_SECRET, restoreResource, s3LocationOf } from "./resources";
+import { encryptionConfigSecret, s3CredentialSecret } from "./secrets";
 import { Distribution, restoreBundle, restoreDeleteScript, restoreScript } from "./restoreScript";
 import { BackupOperator } from "./BackupOperator";
 
@@ -52,22 +50,15 @@ export class RancherRestore extends pulumi.ComponentResource {
         super("rancher-ha:backup:RancherRestore", name, {}, opts);
         const s = args.settings;
         const childOpts = { parent: this, provider: args.provider };
-        const labels = { ...MANAGED_BY_LABEL };
         const { restore, script } = restoreParts(s, args.distribution);
 
-        const credentials = new k8s.core.v1.Secret(`${name}-s3`, {
-            metadata: { name: RESTORE_S3_CREDENTIAL_SECRET, namespace: BACKUP_NAMESPACE, labels },
-            stringData: pulumi.secret(s.s3.secretKey.apply(sk => s3CredentialData(s.s3.accessKey, sk))),
-        }, { ...childOpts, dependsOn: [args.operator.namespace] });
-        const secrets: pulumi.Resource[] = [credentials];
+        const secretOpts = { ...childOpts, dependsOn: [args.operator.namespace] };
+        const secrets: pulumi.Resource[] = [s3CredentialSecret(`${name}-s3`, RESTORE_S3_CREDENTIAL_SECRET, s.s3, secretOpts)];
         if (s.encrypted) {
             if (s.encryptionKey === undefined) {
                 throw new Error(`RancherRestore: ${s.backupFilename} is encrypted and restoreFrom has no encryption key`);
             }
-            secrets.push(new k8s.core.v1.Secret(`${name}-encryption`, {
-                metadata: { name: RESTORE_ENCRYPTION_CONFIG_SECRET, namespace: BACKUP_NAMESPACE, labels },
-                stringData: pulumi.secret(s.encryptionKey.apply(k => encryptionConfigSecretData(k))),
-            }, { ...childOpts, dependsOn: [args.operator.namespace] }));
+            secrets.push(encryptionConfigSecret(`${name}-encryption`, RESTORE_ENCRYPTION_CONFIG_SECRET, s.encryptionKey, secretOpts));
         }
 
         const run = new command.local.Command(name, {
