@@ -26,6 +26,8 @@ export interface LbScriptOptions {
      * (the host belongs to whoever applies).
      */
     owner?: LbOwnership;
+    /** Directory of the lock that keeps two runs on one host apart. Default /run/rancher-ha. */
+    runDir?: string;
 
     // ---- system mode ----
     /** Main nginx config to own. Default /etc/nginx/nginx.conf. */
@@ -55,6 +57,7 @@ export interface LbScriptOptions {
 }
 
 export const LB_SCRIPT_DEFAULTS = {
+    runDir: "/run/rancher-ha",
     confPath: "/etc/nginx/nginx.conf",
     pidPath: "/run/nginx.pid",
     containerName: "rancher-ha-lb",
@@ -86,6 +89,14 @@ const COMMON_SH = (o: LbScriptOptions) => [
     `file_hash() { $SUDO sha256sum "$1" | cut -d' ' -f1; }`,
     // Ours when the first line carries the marker; a file someone else wrote is never removed.
     `ours() { $SUDO test -f "$1" && $SUDO head -n 1 "$1" | grep -qF "$MARKER"; }`,
+    // One run at a time on this host (two stacks, a second pulumi up, ops): wait up to 2 minutes for the other. The
+    // lock file is root's, writable by the login user (who may not be root) so that flock can open it.
+    `LOCK=${shellQuote(`${checkAbs(o.runDir ?? LB_SCRIPT_DEFAULTS.runDir, "runDir")}/rancher-ha-lb-nginx.lock`)}`,
+    `$SUDO mkdir -p "$(dirname "$LOCK")"
+$SUDO touch "$LOCK"
+$SUDO chmod 666 "$LOCK"
+exec 9>>"$LOCK" || fail "cannot open the lock file $LOCK"
+if command -v flock >/dev/null 2>&1; then flock -w 120 9 || fail "another run holds $LOCK for 2 minutes; try again when it ends"; fi`,
     ...(o.owner ? [lbOwnerSh(o.owner)] : []),
 ].join("\n");
 
@@ -205,7 +216,8 @@ elif running; then
     say unchanged
   fi
 else
-  $SUDO "$NGINX" -c "$CONF" || fail "nginx did not start (above; a port already in use, or another nginx running with a different pid file?)"
+  # 9>&-: nginx must not hold this run's lock (sudo closes it anyway; root runs have no sudo).
+  $SUDO "$NGINX" -c "$CONF" 9>&- || fail "nginx did not start (above; a port already in use, or another nginx running with a different pid file?)"
   say started
 fi`,
         CLAIM_OWNER_SH(o),

@@ -123,7 +123,7 @@ describe("loadBalancer/scripts", () => {
         }
 
         function opts(d: string, text: string): LbScriptOptions {
-            return { mode: "system", configHash: sha256(text), hostLabel: "rhlb@127.0.0.1", confPath: conf(d), pidPath: pidFile(d) };
+            return { mode: "system", configHash: sha256(text), hostLabel: "rhlb@127.0.0.1", confPath: conf(d), pidPath: pidFile(d), runDir: d };
         }
 
         async function apply(d: string, text: string) {
@@ -221,6 +221,15 @@ describe("loadBalancer/scripts", () => {
             assert.equal(readPid(dir), pid, "reload keeps the master process");
             assert.equal(await until("the new port to answer", () => fromLb(p2.http)), "b2\n");
             await until("the old port to close", async () => (await fromLb(p1.http)) === undefined);
+        });
+
+        it("two runs at once: the lock serialises them; one changes, the other finds it done", async () => {
+            const text = render(dir, p2, [backendAddress, host.address]);
+            const both = await Promise.all([apply(dir, text), apply(dir, text)]);
+            both.forEach(r => assert.equal(r.code, 0, r.stderr));
+            assert.deepEqual(both.flatMap(r => status(r.stdout)).sort(), ["reloaded", "unchanged"]);
+            const back = await apply(dir, conf2);
+            assert.deepEqual(status(back.stdout), ["reloaded"]);
         });
 
         it("broken config: rejected by nginx -t, the previous config stays live", async () => {
@@ -385,7 +394,7 @@ describe("loadBalancer/scripts", () => {
         function opts(text: string, image = "nginx:1.27-alpine"): LbScriptOptions {
             return {
                 mode: "docker", configHash: sha256(text), hostLabel: "root@127.0.0.1", image,
-                configDir: confDir, publishPorts: [LISTEN.http, LISTEN.https, LISTEN.kubeApi],
+                configDir: confDir, publishPorts: [LISTEN.http, LISTEN.https, LISTEN.kubeApi], runDir: state,
                 // A new container must stay up this long before the one it replaces is removed.
                 confirmSeconds: 1,
             };

@@ -6,6 +6,12 @@ say() { echo "rancher-ha-lb: $*"; }
 fail() { echo "rancher-ha: load balancer on $LB_HOST: $*" >&2; exit 1; }
 file_hash() { $SUDO sha256sum "$1" | cut -d' ' -f1; }
 ours() { $SUDO test -f "$1" && $SUDO head -n 1 "$1" | grep -qF "$MARKER"; }
+LOCK=/run/rancher-ha/rancher-ha-lb-nginx.lock
+$SUDO mkdir -p "$(dirname "$LOCK")"
+$SUDO touch "$LOCK"
+$SUDO chmod 666 "$LOCK"
+exec 9>>"$LOCK" || fail "cannot open the lock file $LOCK"
+if command -v flock >/dev/null 2>&1; then flock -w 120 9 || fail "another run holds $LOCK for 2 minutes; try again when it ends"; fi
 OWNER_FILE=/etc/rancher-ha/lb-owner
 OWNER=rancher-ha/rke2
 TAKE_OVER='  '
