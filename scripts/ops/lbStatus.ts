@@ -6,6 +6,7 @@ import { HEALTH_CHECK_DEFAULTS, HealthTarget } from "../../components/loadBalanc
 import { HEALTH_CHECK_SERVICE, HEALTH_CHECK_STATE_DIR, lbCheckTargets } from "../../components/loadBalancer/healthCheckService";
 import { KEEPALIVED_SERVICE } from "../../components/loadBalancer/keepalivedService";
 import { LB_SERVICE_DEFAULTS } from "../../components/loadBalancer/serviceScripts";
+import { LB_OWNER_FILE, lbOwnerId } from "../../components/loadBalancer/owner";
 import { script, shellQuote } from "../../components/shared/shell";
 import { describeTarget } from "../../components/shared/ssh";
 import { list, ParsedArgs, str } from "./args";
@@ -43,6 +44,7 @@ STATE=${shellQuote(HEALTH_CHECK_STATE_DIR)}`,
             return `echo "target ${p} $($SUDO cat "$STATE/${p}.state" 2>/dev/null || echo unknown) $($SUDO cat "$STATE/${p}.fails" 2>/dev/null || echo 0)"`;
         }).join("\n"),
         `$SUDO ip rule show 2>/dev/null | sed -n 's/^\\([0-9]*\\):.*prohibit.*/rule \\1/p'`,
+        `echo "owner $($SUDO head -n 1 ${LB_OWNER_FILE} 2>/dev/null || true)"`,
     );
 }
 
@@ -55,6 +57,8 @@ export interface LbHostStatus {
     /** Per rule priority: the checker's state (up, down, kept, unknown) and its current failure count. */
     targets: Record<number, { state: string; fails: number }>;
     rules: number[];
+    /** The stack the host records it serves (owner.ts), "" when it records none. */
+    owner?: string;
 }
 
 export function parseLbStatus(label: string, stdout: string): LbHostStatus {
@@ -73,19 +77,27 @@ export function parseLbStatus(label: string, stdout: string): LbHostStatus {
             s.targets[Number(a)] = { state: rest[0], fails: Number(rest[1]) || 0 };
         } else if (k === "rule") {
             s.rules.push(Number(a));
+        } else if (k === "owner") {
+            s.owner = a ?? "";
         }
     }
     return s;
 }
 
 /** The report, and whether anything needs a look (exit 3). */
-export function formatLbStatus(lb: LoadBalancerSettings, targets: HealthTarget[], hosts: LbHostStatus[]): { text: string; attention: boolean } {
+export function formatLbStatus(lb: LoadBalancerSettings, targets: HealthTarget[], hosts: LbHostStatus[], owner?: string): { text: string; attention: boolean } {
     const lines: string[] = [];
     let attention = false;
     const checks = lb.healthChecks?.enabled !== false;
     for (const h of hosts) {
         const closed = Object.entries(h.listening).filter(([, up]) => !up).map(([p]) => p);
         lines.push(`${h.label}`);
+        if (owner !== undefined && h.owner !== undefined) {
+            // Another stack's host (taken over, or named by mistake): this stack's next pulumi up is refused there.
+            const other = h.owner !== "" && h.owner !== owner;
+            lines.push(`  serves stack: ${h.owner || "(not recorded yet: the next pulumi up records it)"}${other ? ` — NOT ${owner}` : ""}`);
+            attention ||= other;
+        }
         lines.push(`  nginx: ${closed.length === 0 ? `listening on ${Object.keys(h.listening).join(", ")}` : `NOT listening on ${closed.join(", ")}`}`);
         attention ||= closed.length > 0;
         if (lb.virtualIp) {
@@ -142,7 +154,7 @@ export async function lbStatus(o: Opts, io: Io): Promise<number> {
         }
         return parseLbStatus(label, r.stdout);
     }));
-    const { text, attention } = formatLbStatus(lb, targets, statuses);
+    const { text, attention } = formatLbStatus(lb, targets, statuses, lbOwnerId(file.project, stack));
     io.out(`load balancer of stack ${stack}: clients use ${lbClientAddress(lb)}\n${text}`);
     return attention ? 3 : 0;
 }

@@ -63,6 +63,18 @@ describe("ops lb-status", () => {
         assert.match(dead.text, /health checker: failed/);
     });
 
+    it("says which stack each host serves, and flags a host another stack took over", () => {
+        const mine = formatLbStatus(PAIR, TARGETS, [parseLbStatus("a", hostLines("held", "up") + "\nowner rancher-ha/new"),
+            parseLbStatus("b", hostLines("not-held", "up") + "\nowner ")], "rancher-ha/new");
+        assert.equal(mine.attention, false, mine.text);
+        assert.match(mine.text, /^a\n {2}serves stack: rancher-ha\/new\n/);
+        assert.match(mine.text, /^b\n {2}serves stack: \(not recorded yet: the next pulumi up records it\)\n/m);
+        const taken = formatLbStatus(PAIR, TARGETS, [parseLbStatus("a", hostLines("held", "up") + "\nowner rancher-ha/new"),
+            parseLbStatus("b", hostLines("not-held", "up") + "\nowner rancher-ha/new")], "rancher-ha/old");
+        assert.ok(taken.attention);
+        assert.match(taken.text, /serves stack: rancher-ha\/new — NOT rancher-ha\/old/);
+    });
+
     describe("over real SSH: the stage's checker service on an LB host, two nodes", function () {
         this.timeout(180000);
         let lbHost: SshHost;
