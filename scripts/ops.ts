@@ -51,7 +51,7 @@ const backupNowImpl: Impl = {
 };
 const migrateCheckImpl: Impl = {
     run: (o, io) => migrateCheck(o, io), options: { from: { value: true }, to: { value: true }, "from-kubeconfig": { value: true }, "to-kubeconfig": { value: true } },
-    usage: "--from <old stack> [--from-kubeconfig <file>] [--to-kubeconfig <file>]   (--stack: the new stack) go/NO-GO per item of a migration by backup and restore (exit 3: a NO-GO)",
+    usage: "--from <old stack> [--from-kubeconfig <file>] [--to-kubeconfig <file>]   (--to or --stack: the new stack) go/NO-GO per item of a migration by backup and restore (exit 3: a NO-GO)",
 };
 const NO_RKE_STATE = "RKE2 keeps no state file on an admin host; the kubeconfig stays on the servers (read it into the stack with a new admin.stateSync and pulumi up)";
 
@@ -183,6 +183,10 @@ export async function main(argv: string[], io: cmd.Io = processIo): Promise<numb
         if (options.help) {
             io.out(usageLines(name, def).map(l => `npm run ops -- ${l.trim().replace(new RegExp(`^${name} `), `${name} --stack <name> `)}\n`).join(""));
             return 0;
+        }
+        // migrate-check names its stacks --from <old> --to <new>: --to is the stack it runs for.
+        if (name === "migrate-check" && options.stack === undefined && typeof options.to === "string") {
+            options.stack = options.to;
         }
         const stack = cmd.stackName(options);
         const distribution = stackDistribution(readStackFile(cmd.cwdOf(options), stack).raw);

@@ -278,7 +278,7 @@ describe("ops backup-now and migrate-check", () => {
         });
 
         it("a new cluster without any objects (no Restore yet): the restore item NO-GO says pulumi up applies it", async () => {
-            const r = await run(["migrate-check", "--stack", "new", "--from", "old", "--to-kubeconfig", newKc]);
+            const r = await run(["migrate-check", "--from", "old", "--to", "new", "--to-kubeconfig", newKc]);
             assert.equal(r.code, 3, r.stdout + r.stderr);
             const got = verdicts(r.stdout);
             assert.deepEqual(got.slice(-4), [["nodes Ready", "NO-GO"], ["restore", "NO-GO"], ["local cluster object", "warn"], ["no Rancher before the restore", "go"]]);
