@@ -149,7 +149,8 @@ export function restoreScript(o: RestoreScriptOptions): string {
         `  if rancher_installed; then`,
         `    fail "Rancher (deployment cattle-system/rancher or its webhook rancher.cattle.io) is already on this cluster: a restore ` +
         `onto it loops on the webhook's denials (backup-restore-operator#428, rancher#49354). Restore onto a cluster without ` +
-        `Rancher: a new cluster, or remove Rancher with rancher-cleanup first (Rancher docs, back-up-restore-usage-guide)"`,
+        `Rancher: a new cluster, or remove Rancher with rancher-cleanup first (Rancher docs, back-up-restore-usage-guide). ` +
+        `If this stack restored this cluster before and the Restore $NAME was deleted since, the migration is done: remove restoreFrom from the stack"`,
         `  fi`,
         `  kc create --validate=false -f "$work/restore.json" >/dev/null || fail "could not create the Restore $NAME (see kubectl's error above)"`,
         `  say "Restore $NAME of $FILE created; waiting for the operator (at most ${o.timeoutMinutes} min)"`,
