@@ -10,7 +10,7 @@ import { AgentHostAliases } from "./components/hostAliases/AgentHostAliases";
 import { ClusterDnsHosts } from "./components/hostAliases/ClusterDnsHosts";
 import { RancherSetup } from "./components/rancherSetup/RancherSetup";
 import { RancherBackup } from "./components/backup/RancherBackup";
-import { BackupOperator } from "./components/backup/BackupOperator";
+import { BackupOperator, backupOperatorChartVersion } from "./components/backup/BackupOperator";
 import { RancherRestore } from "./components/backup/RancherRestore";
 
 const settings = loadConfig();
@@ -27,7 +27,7 @@ const rke = settings.distribution === "rke2"
 
 // The rancher-backup operator, for backups (after Rancher) or a restore (before cert-manager and Rancher: restoreFrom).
 const backupOperator = settings.backup || settings.restoreFrom ? new BackupOperator("rancher-backup", {
-    rancherVersion: settings.versions.rancher, chartVersion: settings.restoreFrom?.chartVersion ?? settings.backup?.chartVersion,
+    rancherVersion: settings.versions.rancher, chartVersion: backupOperatorChartVersion(settings),
     provider: rke.provider, registry: settings.privateRegistry,
 }, { dependsOn: [rke] }) : undefined;
 const restore = settings.restoreFrom && backupOperator ? new RancherRestore("rancher-restore", {

@@ -4,7 +4,7 @@
 // would be created again beside itself and fail, and deleting the CRD chart deletes every Backup and Restore).
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import { PrivateRegistry } from "../config";
+import { PrivateRegistry, StackSettings } from "../config";
 import { chartRegistry, helmReleaseArgs } from "../shared/helm";
 import { registryPullSecret } from "../shared/RegistryPullSecret";
 import { BACKUP_NAMESPACE, backupReleases } from "./resources";
@@ -20,6 +20,11 @@ export interface BackupOperatorArgs {
     registry?: PrivateRegistry;
     /** Seconds Helm waits for the operator. Default 600. */
     timeoutSeconds?: number;
+}
+
+/** The charts' version a stack sets: restoreFrom's, else backup's (both default to the Rancher line's). Pure. */
+export function backupOperatorChartVersion(s: Pick<StackSettings, "backup" | "restoreFrom">): string | undefined {
+    return s.restoreFrom?.chartVersion ?? s.backup?.chartVersion;
 }
 
 /** Before the restore stage existed, these were children of the backup stage: aliased so that they stay in place. */

@@ -14,6 +14,7 @@ import {
     SCHEDULED_BACKUP_NAME,
 } from "../../components/backup/resources";
 import { restoreParts } from "../../components/backup/RancherRestore";
+import { backupOperatorChartVersion } from "../../components/backup/BackupOperator";
 import { restoreDeleteScript } from "../../components/backup/restoreScript";
 import type { BackupS3Settings } from "../../components/config/types";
 import { redacted } from "../redact";
@@ -24,10 +25,10 @@ const ENCRYPTION_KEY = "backupEncryptionKey";
 
 /**
  * The operator's two releases as BackupOperator installs them: the Rancher line's charts, both at restoreFrom's
- * chart version, else backup's (index.ts), else the line's.
+ * chart version, else backup's (backupOperatorChartVersion), else the line's.
  */
 export function backupOperatorReleases(s: StackSettings): HelmReleaseSpec[] {
-    const chartVersion = s.restoreFrom?.chartVersion ?? s.backup?.chartVersion;
+    const chartVersion = backupOperatorChartVersion(s);
     return backupReleases(s.versions.rancher, chartRegistry(s.privateRegistry)).map(r => ({ ...r, version: chartVersion || r.version }));
 }
 
