@@ -6,7 +6,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as tls from "@pulumi/tls";
 import { BackupSettings } from "../config";
 import { backupResource, ENCRYPTION_CONFIG_SECRET, S3_CREDENTIAL_SECRET, s3LocationOf, SCHEDULED_BACKUP_NAME } from "./resources";
-import { encryptionConfigSecret, s3CredentialSecret } from "./secrets";
+import { encryptionConfigSecret, s3CredentialSecret } from "./BackupSecrets";
 import { backupKeyFrom } from "./key";
 import { BackupOperator } from "./BackupOperator";
 

@@ -13,7 +13,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as command from "@pulumi/command";
 import { RestoreFromSettings } from "../config";
 import { RESTORE_ENCRYPTION_CONFIG_SECRET, RESTORE_NAME, RESTORE_S3_CREDENTIAL_SECRET, restoreResource, s3LocationOf } from "./resources";
-import { encryptionConfigSecret, s3CredentialSecret } from "./secrets";
+import { encryptionConfigSecret, s3CredentialSecret } from "./BackupSecrets";
 import { Distribution, restoreBundle, restoreDeleteScript, restoreScript } from "./restoreScript";
 import { BackupOperator } from "./BackupOperator";
 
