@@ -3,8 +3,11 @@
 // nginx, each in the network namespace a test gives (or the root namespace). Every wait here is bounded.
 import { ChildProcess, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
-import { NGINX } from "./tools";
+import { renderNginxConf } from "../../components/loadBalancer/nginxConf";
+import { SshHost, startSshHost } from "./sshHost";
+import { NGINX, STREAM_MODULE } from "./tools";
 
 /** How a backend treats connections. */
 export type BackendMode = "ok" | "reset" | "hang";
@@ -346,4 +349,52 @@ export class CheckerRun {
     async stop(): Promise<void> {
         await stopProcess(this.proc, 5000);
     }
+}
+
+/** The health checker tests' hosts: an LB host and three nodes, each in a network namespace of its own, a backend on each node. */
+export interface LbTestbed {
+    dir: string;
+    lbHost: SshHost;
+    nodes: SshHost[];
+    backends: Backend[];
+    /** Kills the backends, stops the hosts, removes the dir. */
+    stop(): Promise<void>;
+}
+
+/** Starts the testbed; its temp dir is named after `tag`. */
+export async function startLbTestbed(tag: string, nodePort: number): Promise<LbTestbed> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `rancher-ha-lb-${tag}-`));
+    const hosts: SshHost[] = [];
+    const backends: Backend[] = [];
+    const stop = async () => {
+        backends.forEach(b => b.proc.kill("SIGKILL"));
+        await Promise.all(hosts.map(h => h.stop()));
+        fs.rmSync(dir, { recursive: true, force: true });
+    };
+    try {
+        for (let i = 0; i < 4; i++) {
+            hosts.push(await startSshHost());
+        }
+        const [lbHost, ...nodes] = hosts;
+        backends.push(...await Promise.all(nodes.map((h, i) => startBackend(h.netns, h.address, nodePort, `b${i}`, dir))));
+        return { dir, lbHost, nodes, backends, stop };
+    } catch (e) {
+        await stop();
+        throw e;
+    }
+}
+
+/**
+ * nginx.conf as the stack renders it for the testbed's nodes (all controlplane) behind listenAddress:lbPort (https and
+ * the API on the next two ports), its http port given the long-lived ports' 1 h proxy_timeout: what hangs, hangs that long.
+ */
+export function testbedNginxConf(nodes: SshHost[], o: { listenAddress: string; lbPort: number; nodePort: number; pidPath: string; errorLog: string }): string {
+    return renderNginxConf({
+        backends: nodes.map(h => ({ address: h.address, controlplane: true })),
+        listenAddress: o.listenAddress,
+        listenPorts: { http: o.lbPort, https: o.lbPort + 1, kubeApi: o.lbPort + 2 },
+        backendPorts: { http: o.nodePort, https: 8443, kubeApi: 6443 },
+        httpProxyTimeout: "1h",
+        pidPath: o.pidPath, errorLog: o.errorLog, loadModules: [STREAM_MODULE],
+    });
 }

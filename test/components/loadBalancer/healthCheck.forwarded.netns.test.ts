@@ -15,15 +15,13 @@
 import { strict as assert } from "assert";
 import { ChildProcess, spawnSync } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
-import { renderNginxConf } from "../../../components/loadBalancer/nginxConf";
 import { lbHealthCheckScript, lbHealthTargets } from "../../../components/loadBalancer/healthCheck";
-import { nginxUnavailable, requireTool, STREAM_MODULE, toolMissing } from "../../helpers/tools";
-import { SshHost, sshHostUnavailable, startSshHost } from "../../helpers/sshHost";
+import { nginxUnavailable, requireTool, toolMissing } from "../../helpers/tools";
+import { SshHost, sshHostUnavailable } from "../../helpers/sshHost";
 import {
-    Backend, CheckerRun, hungSessions, LiveClients, openByNode, openSessions, prohibitRules, shortLoad, sleep, startBackend,
-    startNginx, stopProcess, until,
+    Backend, CheckerRun, hungSessions, LbTestbed, LiveClients, openByNode, openSessions, prohibitRules, shortLoad,
+    sleep, startLbTestbed, startNginx, stopProcess, testbedNginxConf, until,
 } from "../../helpers/lbTraffic";
 
 const LB_PORT = 8088;
@@ -76,6 +74,7 @@ describe("loadBalancer/healthCheck: docker mode, nginx's connects forwarded thro
     let nodes: SshHost[] = [];
     let backends: Backend[] = [];
     let dir: string;
+    let bed: LbTestbed | undefined;
     let nginx: ChildProcess | undefined;
     let clients: LiveClients | undefined;
     let checker: CheckerRun | undefined;
@@ -97,10 +96,8 @@ describe("loadBalancer/healthCheck: docker mode, nginx's connects forwarded thro
         this.timeout(60000);
         requireTool(this, nginxUnavailable() ?? sshHostUnavailable() ?? toolMissing("curl") ?? toolMissing("ss", ["-V"])
             ?? toolMissing("nsenter"));
-        dir = fs.mkdtempSync(path.join(os.tmpdir(), "rancher-ha-lb-fwd-"));
-        lbHost = await startSshHost();
-        nodes = [await startSshHost(), await startSshHost(), await startSshHost()];
-        backends = await Promise.all(nodes.map((h, i) => startBackend(h.netns, h.address, NODE_PORT, `b${i}`, dir)));
+        bed = await startLbTestbed("fwd", NODE_PORT);
+        ({ dir, lbHost, nodes, backends } = bed);
         removeContainerNs();
         createContainerNs();
         sh("ip", ["netns", "exec", lbHost.netns, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"]);
@@ -132,11 +129,7 @@ exit 1
 
     after(async () => {
         removeContainerNs();
-        backends.forEach(b => b.proc.kill("SIGKILL"));
-        await Promise.all([lbHost, ...nodes].filter(Boolean).map(h => h.stop()));
-        if (dir) {
-            fs.rmSync(dir, { recursive: true, force: true });
-        }
+        await bed?.stop();
     });
 
     const errorLog = () => path.join(dir, "error.log");
@@ -144,13 +137,8 @@ exit 1
 
     async function startContainerNginx(): Promise<void> {
         fs.rmSync(errorLog(), { force: true });
-        nginx = await startNginx(CONTAINER_NS, dir, "nginx", renderNginxConf({
-            backends: nodes.map(h => ({ address: h.address, controlplane: true })),
-            listenAddress: CONTAINER_ADDR,
-            listenPorts: { http: LB_PORT, https: LB_PORT + 1, kubeApi: LB_PORT + 2 },
-            backendPorts: { http: NODE_PORT, https: 8443, kubeApi: 6443 },
-            httpProxyTimeout: "1h",
-            pidPath: path.join(dir, "nginx.pid"), errorLog: errorLog(), loadModules: [STREAM_MODULE],
+        nginx = await startNginx(CONTAINER_NS, dir, "nginx", testbedNginxConf(nodes, {
+            listenAddress: CONTAINER_ADDR, lbPort: LB_PORT, nodePort: NODE_PORT, pidPath: path.join(dir, "nginx.pid"), errorLog: errorLog(),
         }), LB_PORT);
     }
 

@@ -6,15 +6,13 @@
 // on it then end and their clients reconnect to a healthy node; and the client errors once detected (at most 1%).
 import { strict as assert } from "assert";
 import { ChildProcess } from "child_process";
-import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
-import { renderNginxConf } from "../../../components/loadBalancer/nginxConf";
 import { lbHealthCheckScript, lbHealthTargets } from "../../../components/loadBalancer/healthCheck";
-import { nginxUnavailable, requireTool, STREAM_MODULE, toolMissing } from "../../helpers/tools";
-import { SshHost, sshHostUnavailable, startSshHost } from "../../helpers/sshHost";
+import { nginxUnavailable, requireTool, toolMissing } from "../../helpers/tools";
+import { SshHost, sshHostUnavailable } from "../../helpers/sshHost";
 import {
-    Backend, CheckerRun, hungSessions, LiveClients, openSessions, shortLoad, sleep, startBackend, startNginx, stopProcess, until,
+    Backend, CheckerRun, hungSessions, LbTestbed, LiveClients, openSessions, shortLoad, sleep, startLbTestbed,
+    startNginx, stopProcess, testbedNginxConf, until,
 } from "../../helpers/lbTraffic";
 
 const LB_PORT = 8088;
@@ -27,6 +25,7 @@ describe("loadBalancer/healthCheck: a node that accepts and never answers, real 
     let nodes: SshHost[] = [];
     let backends: Backend[] = [];
     let dir: string;
+    let bed: LbTestbed | undefined;
     let nginx: ChildProcess | undefined;
     let clients: LiveClients | undefined;
     let checker: CheckerRun | undefined;
@@ -34,18 +33,11 @@ describe("loadBalancer/healthCheck: a node that accepts and never answers, real 
     before(async function () {
         this.timeout(60000);
         requireTool(this, nginxUnavailable() ?? sshHostUnavailable() ?? toolMissing("curl") ?? toolMissing("ss", ["-V"]));
-        dir = fs.mkdtempSync(path.join(os.tmpdir(), "rancher-ha-lb-hung-"));
-        lbHost = await startSshHost();
-        nodes = [await startSshHost(), await startSshHost(), await startSshHost()];
-        backends = await Promise.all(nodes.map((h, i) => startBackend(h.netns, h.address, NODE_PORT, `b${i}`, dir)));
-        // The http port with the long-lived ports' 1 h proxy_timeout: what hangs, hangs that long.
-        nginx = await startNginx(lbHost.netns, dir, "nginx", renderNginxConf({
-            backends: nodes.map(h => ({ address: h.address, controlplane: true })),
-            listenAddress: lbHost.address,
-            listenPorts: { http: LB_PORT, https: LB_PORT + 1, kubeApi: LB_PORT + 2 },
-            backendPorts: { http: NODE_PORT, https: 8443, kubeApi: 6443 },
-            httpProxyTimeout: "1h",
-            pidPath: path.join(dir, "nginx.pid"), errorLog: path.join(dir, "error.log"), loadModules: [STREAM_MODULE],
+        bed = await startLbTestbed("hung", NODE_PORT);
+        ({ dir, lbHost, nodes, backends } = bed);
+        nginx = await startNginx(lbHost.netns, dir, "nginx", testbedNginxConf(nodes, {
+            listenAddress: lbHost.address, lbPort: LB_PORT, nodePort: NODE_PORT,
+            pidPath: path.join(dir, "nginx.pid"), errorLog: path.join(dir, "error.log"),
         }), LB_PORT);
     });
 
@@ -53,11 +45,7 @@ describe("loadBalancer/healthCheck: a node that accepts and never answers, real 
         await clients?.stop();
         await checker?.stop();
         await stopProcess(nginx);
-        backends.forEach(b => b.proc.kill("SIGKILL"));
-        await Promise.all([lbHost, ...nodes].filter(Boolean).map(h => h.stop()));
-        if (dir) {
-            fs.rmSync(dir, { recursive: true, force: true });
-        }
+        await bed?.stop();
     });
 
     it("detects it within 6 s; then the connections hanging on it end, and clients see at most 1% errors", async () => {

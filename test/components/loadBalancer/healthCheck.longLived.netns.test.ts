@@ -7,16 +7,13 @@
 // LB to a healthy node, that no connection to a healthy node is disturbed, and the client errors after detection.
 import { strict as assert } from "assert";
 import { ChildProcess, spawnSync } from "child_process";
-import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
-import { renderNginxConf } from "../../../components/loadBalancer/nginxConf";
 import { lbHealthCheckScript, lbHealthTargets } from "../../../components/loadBalancer/healthCheck";
-import { nginxUnavailable, requireTool, STREAM_MODULE, toolMissing } from "../../helpers/tools";
-import { SshHost, sshHostUnavailable, startSshHost } from "../../helpers/sshHost";
+import { nginxUnavailable, requireTool, toolMissing } from "../../helpers/tools";
+import { SshHost, sshHostUnavailable } from "../../helpers/sshHost";
 import {
-    Backend, CheckerRun, hungSessions, LiveClients, openByNode, openSessions, prohibitRules, shortLoad, sleep, startBackend,
-    startNginx, stopProcess, until,
+    Backend, CheckerRun, hungSessions, LbTestbed, LiveClients, openByNode, openSessions, prohibitRules, shortLoad,
+    sleep, startLbTestbed, startNginx, stopProcess, testbedNginxConf, until,
 } from "../../helpers/lbTraffic";
 
 const LB_PORT = 8088;
@@ -29,6 +26,7 @@ describe("loadBalancer/healthCheck: long-lived connections to a node that goes s
     let nodes: SshHost[] = [];
     let backends: Backend[] = [];
     let dir: string;
+    let bed: LbTestbed | undefined;
     let nginx: ChildProcess | undefined;
     let clients: LiveClients | undefined;
     let checker: CheckerRun | undefined;
@@ -36,10 +34,8 @@ describe("loadBalancer/healthCheck: long-lived connections to a node that goes s
     before(async function () {
         this.timeout(60000);
         requireTool(this, nginxUnavailable() ?? sshHostUnavailable() ?? toolMissing("curl") ?? toolMissing("ss", ["-V"]));
-        dir = fs.mkdtempSync(path.join(os.tmpdir(), "rancher-ha-lb-live-"));
-        lbHost = await startSshHost();
-        nodes = [await startSshHost(), await startSshHost(), await startSshHost()];
-        backends = await Promise.all(nodes.map((h, i) => startBackend(h.netns, h.address, NODE_PORT, `b${i}`, dir)));
+        bed = await startLbTestbed("live", NODE_PORT);
+        ({ dir, lbHost, nodes, backends } = bed);
     });
 
     afterEach(async () => {
@@ -51,11 +47,7 @@ describe("loadBalancer/healthCheck: long-lived connections to a node that goes s
     });
 
     after(async () => {
-        backends.forEach(b => b.proc.kill("SIGKILL"));
-        await Promise.all([lbHost, ...nodes].filter(Boolean).map(h => h.stop()));
-        if (dir) {
-            fs.rmSync(dir, { recursive: true, force: true });
-        }
+        await bed?.stop();
     });
 
     /** Connections the node holds from the LB's nginx (the checker's probes, from ports 1200-1999, left out). */
@@ -64,13 +56,9 @@ describe("loadBalancer/healthCheck: long-lived connections to a node that goes s
 
     /** nginx as the stack renders it, its http port given the long-lived ports' 1 h proxy_timeout. */
     async function startLb(name: string): Promise<void> {
-        nginx = await startNginx(lbHost.netns, dir, name, renderNginxConf({
-            backends: nodes.map(h => ({ address: h.address, controlplane: true })),
-            listenAddress: lbHost.address,
-            listenPorts: { http: LB_PORT, https: LB_PORT + 1, kubeApi: LB_PORT + 2 },
-            backendPorts: { http: NODE_PORT, https: 8443, kubeApi: 6443 },
-            httpProxyTimeout: "1h",
-            pidPath: path.join(dir, `${name}.pid`), errorLog: path.join(dir, `${name}.error.log`), loadModules: [STREAM_MODULE],
+        nginx = await startNginx(lbHost.netns, dir, name, testbedNginxConf(nodes, {
+            listenAddress: lbHost.address, lbPort: LB_PORT, nodePort: NODE_PORT,
+            pidPath: path.join(dir, `${name}.pid`), errorLog: path.join(dir, `${name}.error.log`),
         }), LB_PORT);
     }
 
