@@ -70,3 +70,20 @@ export function lbOwnerSh(o: LbOwnership): string {
 export function lbOwnership(project: string, stack: string, takeOverFrom: string[] = []): LbOwnership {
     return { owner: lbOwnerId(project, stack), takeOverFrom: takeOverFrom.map(t => lbOwnerId(project, t)) };
 }
+
+/**
+ * The steps every LB script takes with lbOwnerSh's functions (":" each without an owner): `check` before an apply
+ * changes anything, `claim` at the end of the nginx apply, `leaveOthers` first in a delete (a host another stack serves
+ * now is left exactly as it is; needs say()), `release` at the end of the nginx delete.
+ */
+export function lbOwnerSteps(o: LbOwnership | undefined): { check: string; claim: string; leaveOthers: string; release: string } {
+    if (!o) {
+        return { check: ":", claim: ":", leaveOthers: ":", release: ":" };
+    }
+    return {
+        check: "check_owner",
+        claim: "claim_owner",
+        leaveOthers: `if other_owner; then say "left alone: this LB host serves the stack $(owner_now) now"; exit 0; fi`,
+        release: `if [ "$(owner_now)" = "$OWNER" ]; then $SUDO rm -f "$OWNER_FILE"; fi`,
+    };
+}

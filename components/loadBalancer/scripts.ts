@@ -6,11 +6,11 @@
 //
 // Every run prints one status line that tests and users can rely on:
 //   rancher-ha-lb: unchanged | reloaded | started | recreated | restored | removed
-import { fileBundle, script, sha256, shellQuote, SUDO_SH, UNPACK_BUNDLE_SH } from "../shared/shell";
+import { fileBundle, hostLockSh, script, sha256, shellQuote, SUDO_SH, UNPACK_BUNDLE_SH } from "../shared/shell";
 import { MANAGED_MARKER } from "./nginxConf";
 import type { LoadBalancerSettings } from "../config/types";
 import { describeTarget } from "../shared/ssh";
-import { LbOwnership, lbOwnerSh } from "./owner";
+import { LbOwnership, lbOwnerSh, lbOwnerSteps } from "./owner";
 
 export type LbRunMode = "docker" | "system";
 
@@ -89,25 +89,10 @@ const COMMON_SH = (o: LbScriptOptions) => [
     `file_hash() { $SUDO sha256sum "$1" | cut -d' ' -f1; }`,
     // Ours when the first line carries the marker; a file someone else wrote is never removed.
     `ours() { $SUDO test -f "$1" && $SUDO head -n 1 "$1" | grep -qF "$MARKER"; }`,
-    // One run at a time on this host (two stacks, a second pulumi up, ops): wait up to 2 minutes for the other. The
-    // lock file is root's, writable by the login user (who may not be root) so that flock can open it.
-    `LOCK=${shellQuote(`${checkAbs(o.runDir ?? LB_SCRIPT_DEFAULTS.runDir, "runDir")}/rancher-ha-lb-nginx.lock`)}`,
-    `$SUDO mkdir -p "$(dirname "$LOCK")"
-$SUDO touch "$LOCK"
-$SUDO chmod 666 "$LOCK"
-exec 9>>"$LOCK" || fail "cannot open the lock file $LOCK"
-if command -v flock >/dev/null 2>&1; then flock -w 120 9 || fail "another run holds $LOCK for 2 minutes; try again when it ends"; fi`,
+    // One run at a time on this host (two stacks, a second pulumi up, ops).
+    hostLockSh(shellQuote(`${checkAbs(o.runDir ?? LB_SCRIPT_DEFAULTS.runDir, "runDir")}/rancher-ha-lb-nginx.lock`)),
     ...(o.owner ? [lbOwnerSh(o.owner)] : []),
 ].join("\n");
-
-/** apply: refuse a host another stack serves (before anything changes), and record this stack once it runs. */
-const CHECK_OWNER_SH = (o: LbScriptOptions) => (o.owner ? "check_owner" : ":");
-const CLAIM_OWNER_SH = (o: LbScriptOptions) => (o.owner ? "claim_owner" : ":");
-/** delete, at its end: the host no longer serves this stack. */
-const RELEASE_OWNER_SH = (o: LbScriptOptions) => (o.owner ? `if [ "$(owner_now)" = "$OWNER" ]; then $SUDO rm -f "$OWNER_FILE"; fi` : ":");
-/** delete: a host another stack serves now (it took the host over) is left exactly as it is. */
-const LEAVE_OTHERS_SH = (o: LbScriptOptions) => (o.owner
-    ? `if other_owner; then say "left alone: this LB host serves the stack $(owner_now) now"; exit 0; fi` : ":");
 
 /** Receives nginx.conf from stdin into $TMP and checks it against the expected hash. */
 const RECEIVE_SH = (o: LbScriptOptions) => [
@@ -156,7 +141,7 @@ function systemApply(o: LbScriptOptions): string {
         COMMON_SH(o),
         SYSTEM_VARS_SH(o),
         RECEIVE_SH(o),
-        CHECK_OWNER_SH(o),
+        lbOwnerSteps(o.owner).check,
         `if [ -z "$NGINX" ]; then
   if command -v apt-get >/dev/null 2>&1; then
     { $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null &&
@@ -220,7 +205,7 @@ else
   $SUDO "$NGINX" -c "$CONF" 9>&- || fail "nginx did not start (above; a port already in use, or another nginx running with a different pid file?)"
   say started
 fi`,
-        CLAIM_OWNER_SH(o),
+        lbOwnerSteps(o.owner).claim,
     );
 }
 
@@ -228,7 +213,7 @@ function systemDelete(o: LbScriptOptions): string {
     return script(
         COMMON_SH(o),
         SYSTEM_VARS_SH(o),
-        LEAVE_OTHERS_SH(o),
+        lbOwnerSteps(o.owner).leaveOthers,
         `$SUDO rm -f "$CAND"
 if ! ours "$CONF"; then
   say "$CONF is not managed by rancher-ha; left in place"
@@ -262,7 +247,7 @@ else
   stop_nginx
   say removed
 fi`,
-        RELEASE_OWNER_SH(o),
+        lbOwnerSteps(o.owner).release,
     );
 }
 
@@ -348,7 +333,7 @@ function dockerApply(o: LbScriptOptions): string {
         DOCKER_VARS_SH(o, true),
         `[ -n "$D" ] || fail "docker is not installed; install Docker (the RKE nodes need it too) or set loadBalancer.mode to system"`,
         RECEIVE_SH(o),
-        CHECK_OWNER_SH(o),
+        lbOwnerSteps(o.owner).check,
         // The last non-empty line of a command's output: docker's own error, for the one-line failure message.
         `last_line() { printf '%s\\n' "$1" | sed '/^[[:space:]]*$/d' | tail -n 1; }
 restore_config() { if $SUDO test -f ${prevConf}; then $SUDO mv -f ${prevConf} ${conf}; fi; }`,
@@ -517,7 +502,7 @@ fi`,
     $SUDO rm -f ${prevConf}
     say recreated ;;
 esac`,
-        CLAIM_OWNER_SH(o),
+        lbOwnerSteps(o.owner).claim,
     );
 }
 
@@ -525,7 +510,7 @@ function dockerDelete(o: LbScriptOptions): string {
     return script(
         COMMON_SH(o),
         DOCKER_VARS_SH(o, false),
-        LEAVE_OTHERS_SH(o),
+        lbOwnerSteps(o.owner).leaveOthers,
         `if [ -n "$D" ]; then
   for c in "$NAME" "$PREV"; do
     STATE=$(container_state "$c")
@@ -541,7 +526,7 @@ fi
 $SUDO rm -f "$DIR/nginx.conf" "$DIR/nginx.conf${CANDIDATE_SUFFIX}" "$DIR/nginx.conf${PREVIOUS_SUFFIX}"
 $SUDO rmdir "$DIR" 2>/dev/null || true
 say removed`,
-        RELEASE_OWNER_SH(o),
+        lbOwnerSteps(o.owner).release,
     );
 }
 

@@ -9,8 +9,8 @@
 // The daemon's files travel on stdin as one bundle whose sha256 is in the command: the files are replaced (and the
 // daemon restarted, or sent SIGHUP) only when that hash changes. A lock serialises concurrent runs on one host.
 // Every run prints one status line:  rancher-ha-lb-service <name>: started | restarted | reloaded | unchanged | removed
-import { fileBundle, BundleFile, script, sha256, shellQuote, SUDO_SH, UNPACK_BUNDLE_SH } from "../shared/shell";
-import { LbOwnership, lbOwnerSh } from "./owner";
+import { fileBundle, BundleFile, hostLockSh, script, sha256, shellQuote, SUDO_SH, UNPACK_BUNDLE_SH } from "../shared/shell";
+import { LbOwnership, lbOwnerSh, lbOwnerSteps } from "./owner";
 
 /** A command the daemon needs, and the package that provides it (installed when missing). */
 export interface LbServiceNeed {
@@ -145,13 +145,8 @@ const COMMON_SH = (o: LbServiceOptions, r: Resolved) => [
   while running && [ "$i" -lt 30 ]; do sleep 0.5; i=$((i + 1)); done
   if running; then $SUDO kill -KILL "$PID" 2>/dev/null || true; fi
 }`,
-    // One run at a time on this host (a second pulumi up, ops): wait up to 2 minutes for the other.
-    // The lock file is root's, writable by the login user (who may not be root) so that flock can open it.
-    `$SUDO mkdir -p "$RUN"
-$SUDO touch "$RUN/$NAME.lock"
-$SUDO chmod 666 "$RUN/$NAME.lock"
-exec 9>>"$RUN/$NAME.lock" || fail "cannot open the lock file $RUN/$NAME.lock"
-if command -v flock >/dev/null 2>&1; then flock -w 120 9 || fail "another run holds $RUN/$NAME.lock for 2 minutes; try again when it ends"; fi`,
+    // One run at a time on this host (a second pulumi up, ops).
+    hostLockSh(`"$RUN/$NAME.lock"`),
     ...(o.owner ? [lbOwnerSh(o.owner)] : []),
 ].join("\n");
 
@@ -173,7 +168,7 @@ cat > "$TMP/bundle"
 [ "$(sha256sum < "$TMP/bundle" | cut -d' ' -f1)" = "$WANT" ] || fail "the files sent on stdin do not match their hash $WANT (interrupted transfer?); run pulumi up again"
 mkdir "$TMP/files"
 unpack_bundle "$TMP/files" < "$TMP/bundle"`,
-        o.owner ? "check_owner" : ":",
+        lbOwnerSteps(o.owner).check,
         `install_pkg() {
   if command -v apt-get >/dev/null 2>&1; then
     { $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null &&
@@ -268,7 +263,7 @@ export function lbServiceDeleteScript(o: LbServiceOptions): string {
     const r = resolve(o);
     return script(
         COMMON_SH(o, r),
-        o.owner ? `if other_owner; then say "left alone: this LB host serves the stack $(owner_now) now"; exit 0; fi` : ":",
+        lbOwnerSteps(o.owner).leaveOthers,
         `if use_systemd && $SUDO test -f "$UNIT" && $SUDO head -n 1 "$UNIT" | grep -qF "$MARKER"; then
   $SUDO systemctl disable --now "$NAME" >/dev/null 2>&1 || $SUDO systemctl stop "$NAME" || true
   $SUDO rm -f "$UNIT"

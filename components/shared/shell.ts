@@ -68,3 +68,18 @@ export function script(...parts: string[]): string {
 export function sha256(text: string): string {
     return crypto.createHash("sha256").update(text, "utf8").digest("hex");
 }
+
+/**
+ * sh: one run at a time on this host, on fd 9: sets LOCK to `lockFile` (a shell word: a quoted path or "$VAR/...") and
+ * waits up to 2 minutes for another run holding it, then fails naming it. The file is root's, writable by the login
+ * user (who may not be root) so that flock can open it. Needs $SUDO and fail(); a daemon the script starts must not
+ * inherit fd 9 (9>&-).
+ */
+export function hostLockSh(lockFile: string): string {
+    return `LOCK=${lockFile}
+$SUDO mkdir -p "$(dirname "$LOCK")"
+$SUDO touch "$LOCK"
+$SUDO chmod 666 "$LOCK"
+exec 9>>"$LOCK" || fail "cannot open the lock file $LOCK"
+if command -v flock >/dev/null 2>&1; then flock -w 120 9 || fail "another run holds $LOCK for 2 minutes; try again when it ends"; fi`;
+}

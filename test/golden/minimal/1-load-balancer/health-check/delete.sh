@@ -19,11 +19,12 @@ stop_detached() {
   while running && [ "$i" -lt 30 ]; do sleep 0.5; i=$((i + 1)); done
   if running; then $SUDO kill -KILL "$PID" 2>/dev/null || true; fi
 }
-$SUDO mkdir -p "$RUN"
-$SUDO touch "$RUN/$NAME.lock"
-$SUDO chmod 666 "$RUN/$NAME.lock"
-exec 9>>"$RUN/$NAME.lock" || fail "cannot open the lock file $RUN/$NAME.lock"
-if command -v flock >/dev/null 2>&1; then flock -w 120 9 || fail "another run holds $RUN/$NAME.lock for 2 minutes; try again when it ends"; fi
+LOCK="$RUN/$NAME.lock"
+$SUDO mkdir -p "$(dirname "$LOCK")"
+$SUDO touch "$LOCK"
+$SUDO chmod 666 "$LOCK"
+exec 9>>"$LOCK" || fail "cannot open the lock file $LOCK"
+if command -v flock >/dev/null 2>&1; then flock -w 120 9 || fail "another run holds $LOCK for 2 minutes; try again when it ends"; fi
 OWNER_FILE=/etc/rancher-ha/lb-owner
 OWNER=rancher-ha/minimal
 TAKE_OVER='  '
